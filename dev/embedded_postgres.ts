@@ -118,7 +118,10 @@ function waitForReady(child: ChildProcess, log: boolean): Promise<void> {
     };
     child.stderr?.on("data", onData);
     child.stdout?.on("data", onData);
-    child.once("exit", (code) => reject(new Error(`postgres exited early (code ${code}):\n${output}`)));
+    child.once(
+      "exit",
+      (code) => reject(new Error(`postgres exited early (code ${code}):\n${output}`)),
+    );
   });
 }
 
@@ -147,8 +150,18 @@ export async function startEmbeddedPostgres(
   ], { ...spawnOpts, stdio: options.log ? "inherit" : "pipe" });
   const port = await freePort();
   const flags = [
-    "-D", dataDir, "-p", String(port), "-k", dataDir, "-h", "127.0.0.1",
-    "-c", "max_connections=300", "-c", "shared_buffers=256MB",
+    "-D",
+    dataDir,
+    "-p",
+    String(port),
+    "-k",
+    dataDir,
+    "-h",
+    "127.0.0.1",
+    "-c",
+    "max_connections=300",
+    "-c",
+    "shared_buffers=256MB",
   ];
   if (options.fast !== false) {
     flags.push("-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off");

@@ -1,0 +1,67 @@
+/**
+ * Awa: a Postgres-native background job queue for Deno, Bun and Node.
+ *
+ * ```ts
+ * import postgres from "postgres";
+ * import { Client, defineJob, insert, migrate } from "@awa/awa";
+ *
+ * const sql = postgres(process.env.DATABASE_URL!);
+ * await migrate(sql);
+ * const sendEmail = defineJob<{ to: string }>("send_email", { queue: "email" });
+ * await insert(sql, sendEmail, { to: "alice@example.com" });
+ * ```
+ * @module
+ */
+export {
+  AwaError,
+  type AwaErrorCode,
+  ClientStateError,
+  SchemaTooNewError,
+  TerminalError,
+  TimeoutError,
+  UniqueConflictError,
+  ValidationError,
+} from "./src/errors.ts";
+export { type Db, fromPg, type PgExecutor, type PgQueryable } from "./src/executor.ts";
+export {
+  canonicalJson,
+  DEFAULT_UNIQUE_STATES,
+  JOB_STATES,
+  type JobState,
+  orderingKeyHash64,
+  partitionForOrderingKey,
+  partitionHash64,
+  stateMaskBits,
+  uniqueKeyHex,
+  type UniqueKeyInput,
+} from "./src/hash.ts";
+export {
+  type ArgsOf,
+  type ArgsValidator,
+  defineJob,
+  type JobDefaults,
+  type JobDefinition,
+} from "./src/job.ts";
+export {
+  migrate,
+  type MigrateOptions,
+  type MigrateResult,
+  migrationSql,
+  SCHEMA_VERSION,
+  schemaVersion,
+} from "./src/migrate.ts";
+export {
+  type InsertOptions,
+  type ManyJobOptions,
+  MAX_PAYLOAD_BYTES,
+  periodBucket,
+  type UniqueOptions,
+} from "./src/producer/options.ts";
+export {
+  insert,
+  type InsertedJob,
+  insertMany,
+  type InsertManyOptions,
+  type InsertManyResult,
+  type ManyJob,
+} from "./src/producer/insert.ts";

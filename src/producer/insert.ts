@@ -1,0 +1,391 @@
+/**
+ * Producer API: `insert` (one job, through the public SQL contract `awa.insert_job`) and
+ * `insertMany` (one COPY per batch).
+ * @module
+ */
+import { type Db, type Executor, pgErrorInfo, toExecutor } from "../executor.ts";
+import { UniqueConflictError, ValidationError } from "../errors.ts";
+import type { JobDefinition } from "../job.ts";
+import { checkSchema, q } from "../schema.ts";
+import {
+  type InsertOptions,
+  type ManyJobOptions,
+  type NormalizedJob,
+  normalizeJob,
+} from "./options.ts";
+
+/** A job as it was inserted. */
+export interface InsertedJob {
+  id: number;
+  kind: string;
+  queue: string;
+  /** `available` (runs now) or `scheduled` (runAt in the future). */
+  state: "available" | "scheduled";
+  priority: number;
+  maxAttempts: number;
+  runAt: Date;
+  createdAt: Date;
+  /** Hex of the unique key, or null. */
+  uniqueKey: string | null;
+  /** Enqueue shard the job was appended to; null for scheduled jobs. */
+  enqueueShard: number | null;
+}
+
+/** Turn a database id (bigint text) into a number, refusing values beyond 2^53. */
+export function toId(value: unknown): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n)) throw new RangeError(`job id ${value} exceeds 2^53`);
+  return n;
+}
+
+/** Map a Postgres unique violation on Awa's claim index to {@link UniqueConflictError}. */
+export function mapInsertError(err: unknown, uniqueKey?: string | null): unknown {
+  const info = pgErrorInfo(err);
+  if (info.code === "23505" && info.constraint === "idx_awa_jobs_unique") {
+    return new UniqueConflictError(uniqueKey ?? undefined, { cause: err });
+  }
+  if ((info.code === "23514" || info.code === "22023") && info.message.startsWith("awa: ")) {
+    return new ValidationError("job", info.message.slice(5), { cause: err });
+  }
+  return err;
+}
+
+const INSERT_JOB_SQL = `SELECT id::text, kind, queue, state, priority, max_attempts, run_at,
+  created_at, encode(unique_key, 'hex') AS unique_key, enqueue_shard
+FROM awa.insert_job($1, $2::text::jsonb, $3, $4::smallint, $5::smallint, $6::text::timestamptz, $7::text::jsonb,
+  ARRAY(SELECT jsonb_array_elements_text($8::text::jsonb)), decode($9, 'hex'), $10::bit(8),
+  decode($11, 'hex'), $12::text::jsonb)`;
+
+interface InsertedRow {
+  id: string;
+  kind: string;
+  queue: string;
+  state: string;
+  priority: number;
+  max_attempts: number;
+  run_at: Date | string;
+  created_at: Date | string;
+  unique_key: string | null;
+  enqueue_shard: number | null;
+}
+
+function toDate(v: Date | string): Date {
+  return v instanceof Date ? v : new Date(v);
+}
+
+function toInserted(row: InsertedRow): InsertedJob {
+  return {
+    id: toId(row.id),
+    kind: row.kind,
+    queue: row.queue,
+    state: row.state as InsertedJob["state"],
+    priority: Number(row.priority),
+    maxAttempts: Number(row.max_attempts),
+    runAt: toDate(row.run_at),
+    createdAt: toDate(row.created_at),
+    uniqueKey: row.unique_key,
+    enqueueShard: row.enqueue_shard === null ? null : Number(row.enqueue_shard),
+  };
+}
+
+async function insertOne(
+  ex: Executor,
+  schema: string,
+  job: NormalizedJob,
+  onConflict: "error" | "skip",
+): Promise<InsertedJob | null> {
+  try {
+    const rows = await ex.query<InsertedRow>(q(schema, INSERT_JOB_SQL), [
+      job.kind,
+      job.argsJson,
+      job.queue,
+      job.priority,
+      job.maxAttempts,
+      job.runAt?.toISOString() ?? null,
+      job.metadataJson,
+      JSON.stringify(job.tags),
+      job.uniqueKeyHex,
+      job.uniqueStates,
+      job.orderingKeyHex,
+      JSON.stringify(onConflict === "skip" ? { on_conflict: "skip" } : {}),
+    ]);
+    return rows.length === 0 ? null : toInserted(rows[0]);
+  } catch (err) {
+    throw mapInsertError(err, job.uniqueKeyHex);
+  }
+}
+
+function checkOnConflict(v: unknown): "error" | "skip" {
+  if (v === undefined) return "error";
+  if (v !== "error" && v !== "skip") {
+    throw new ValidationError("opts.onConflict", `must be "error" or "skip", got ${v}`);
+  }
+  return v;
+}
+
+/**
+ * Insert one job. With a transaction handle (`sql.begin(tx => insert(tx, ...))`) the job exists
+ * only if that transaction commits. Validates everything before writing; throws
+ * {@link ValidationError} or {@link UniqueConflictError}. With `onConflict: "skip"` a duplicate
+ * resolves to `null`.
+ */
+export function insert<A>(
+  db: Db,
+  job: JobDefinition<A>,
+  args: A,
+  opts?: InsertOptions & { onConflict?: "error" },
+): Promise<InsertedJob>;
+/** Insert one job, resolving to `null` when `onConflict: "skip"` dropped a duplicate. */
+export function insert<A>(
+  db: Db,
+  job: JobDefinition<A>,
+  args: A,
+  opts: InsertOptions,
+): Promise<InsertedJob | null>;
+export async function insert<A>(
+  db: Db,
+  job: JobDefinition<A>,
+  args: A,
+  opts: InsertOptions = {},
+): Promise<InsertedJob | null> {
+  const schema = checkSchema(opts?.schema, "opts.schema");
+  const onConflict = checkOnConflict(opts?.onConflict);
+  const { schema: _s, onConflict: _c, ...jobOpts } = opts ?? {};
+  const normalized = normalizeJob(job, args, jobOpts, "opts");
+  return await insertOne(toExecutor(db), schema, normalized, onConflict);
+}
+
+/** One job of an {@link insertMany} batch: its args plus options that differ from the batch's. */
+export interface ManyJob<A> extends ManyJobOptions {
+  args: A;
+}
+
+/** Result of {@link insertMany}. */
+export interface InsertManyResult {
+  /** Jobs written. */
+  count: number;
+  /** Ids in input order; `null` where a duplicate was skipped (`onConflict: "skip"`). */
+  ids: (number | null)[];
+}
+
+/** Options of a whole {@link insertMany} call; they apply to every job that does not set its own. */
+export type InsertManyOptions = Omit<InsertOptions, "unique" | "orderingKey"> & {
+  /** Rows per COPY round trip. Default 20 000. */
+  batchSize?: number;
+};
+
+const MAX_GROUP = 65536;
+
+/** COPY text-format escaping of one field. */
+function copyText(v: string): string {
+  return v.replace(
+    /[\\\n\r\t]/g,
+    (c) => c === "\\" ? "\\\\" : c === "\n" ? "\\n" : c === "\r" ? "\\r" : "\\t",
+  );
+}
+
+function copyArray(tags: string[]): string {
+  const lit = "{" + tags.map((t) => '"' + t.replace(/["\\]/g, (c) => "\\" + c) + '"').join(",") +
+    "}";
+  return copyText(lit);
+}
+
+const N = "\\N";
+
+interface Reservation {
+  ids: [string, string][];
+  lanes: { group: number; shard: number; base: string }[];
+  conflicts: number[];
+  slot: number;
+  generation: string;
+  now: string;
+}
+
+function expandIds(ranges: [string, string][]): number[] {
+  const out: number[] = [];
+  for (const [lo, hi] of ranges) {
+    for (let v = toId(lo); v < toId(hi); v++) out.push(v);
+  }
+  return out;
+}
+
+async function insertBatch(
+  ex: Executor,
+  schema: string,
+  jobs: NormalizedJob[],
+  onConflict: "error" | "skip",
+): Promise<(number | null)[]> {
+  // Group immediate jobs per lane request; deferred jobs take no lane lock.
+  const groups: { queue: string; priority: number; key_hash: string | null; idx: number[] }[] = [];
+  const byLane = new Map<string, number>();
+  const now = Date.now();
+  jobs.forEach((j, i) => {
+    if (j.runAt !== null && j.runAt.getTime() > now) return;
+    const laneKey = `${j.queue}\0${j.priority}\0${j.orderingKeyHash ?? ""}`;
+    let g = byLane.get(laneKey);
+    if (g === undefined || groups[g].idx.length >= MAX_GROUP) {
+      g = groups.length;
+      groups.push({ queue: j.queue, priority: j.priority, key_hash: j.orderingKeyHash, idx: [] });
+      byLane.set(laneKey, g);
+    }
+    groups[g].idx.push(i);
+  });
+  const unique = jobs.flatMap((j, i) =>
+    j.uniqueKeyHex !== null &&
+      // The claim is taken only if the job's initial state is in its mask.
+      j.uniqueStates![j.runAt !== null && j.runAt.getTime() > now ? 0 : 1] === "1"
+      ? [{ key: j.uniqueKeyHex, index: i }]
+      : []
+  );
+
+  const [{ r }] = await ex.query<{ r: Reservation }>(
+    q(
+      schema,
+      "SELECT awa.reserve_bulk_enqueue($1::text::jsonb, $2::int, $3::text::jsonb, $4) AS r",
+    ),
+    [
+      JSON.stringify(groups.map((g, i) => ({ ...g, idx: undefined, group: i }))),
+      jobs.length,
+      JSON.stringify(unique),
+      onConflict,
+    ],
+  );
+  const res: Reservation = typeof r === "string" ? JSON.parse(r) : r;
+  const ids = expandIds(res.ids);
+  const skipped = new Set(res.conflicts);
+  const serverNow = res.now;
+
+  const readyLines: string[] = [];
+  const deferredLines: string[] = [];
+  const laneOf = new Map<number, { shard: number; seq: bigint }>();
+  for (const lane of res.lanes) {
+    let seq = BigInt(lane.base);
+    for (const i of groups[lane.group].idx) {
+      if (skipped.has(i)) continue;
+      laneOf.set(i, { shard: lane.shard, seq: seq++ });
+    }
+  }
+  jobs.forEach((j, i) => {
+    if (skipped.has(i)) return;
+    const common = [
+      copyText(j.kind),
+      copyText(j.argsJson),
+      String(j.maxAttempts),
+      copyArray(j.tags),
+      copyText(j.metadataJson),
+      j.uniqueKeyHex === null ? N : "\\\\x" + j.uniqueKeyHex,
+      j.uniqueStates ?? N,
+    ];
+    const lane = laneOf.get(i);
+    if (lane) {
+      readyLines.push(
+        [
+          res.slot,
+          res.generation,
+          copyText(j.queue),
+          j.priority,
+          lane.shard,
+          lane.seq.toString(),
+          ids[i],
+          ...common,
+          "0",
+          "0",
+          j.runAt?.toISOString() ?? serverNow,
+          serverNow,
+        ].join("\t") + "\n",
+      );
+    } else {
+      deferredLines.push(
+        [
+          ids[i],
+          "scheduled",
+          j.runAt!.toISOString(),
+          copyText(j.queue),
+          j.priority,
+          ...common,
+          "0",
+          "0",
+          serverNow,
+        ].join("\t") + "\n",
+      );
+    }
+  });
+
+  const cols =
+    "kind, args, max_attempts, tags, metadata, unique_key, unique_states, attempt, run_lease";
+  if (readyLines.length > 0) {
+    await ex.copyIn!(
+      q(
+        schema,
+        `COPY awa.ready_entries (ready_slot, generation, queue, priority, enqueue_shard, lane_seq,
+          job_id, ${cols}, run_at, created_at) FROM STDIN`,
+      ),
+      readyLines,
+    );
+    const queues = [...new Set(groups.map((g) => g.queue))];
+    await ex.query("SELECT pg_notify('awa:' || q, '') FROM unnest($1::text[]) q", [queues]);
+  }
+  if (deferredLines.length > 0) {
+    await ex.copyIn!(
+      q(
+        schema,
+        `COPY awa.deferred_jobs (job_id, state, run_at, queue, priority, ${cols}, created_at)
+          FROM STDIN`,
+      ),
+      deferredLines,
+    );
+  }
+  return ids.map((id, i) => (skipped.has(i) ? null : id));
+}
+
+/**
+ * Insert many jobs of one kind, streaming each batch with one COPY. Per-job options (queue,
+ * priority, runAt, orderingKey, tags, metadata, unique, maxAttempts) override the batch options.
+ * Everything is validated before anything is written, and the call is atomic: in the caller's
+ * transaction when given one, else in its own. A node-postgres handle (no COPY) falls back to
+ * one `insert_job` call per job inside the same transaction.
+ */
+export async function insertMany<A>(
+  db: Db,
+  job: JobDefinition<A>,
+  jobs: ManyJob<A>[],
+  opts: InsertManyOptions = {},
+): Promise<InsertManyResult> {
+  const schema = checkSchema(opts?.schema, "opts.schema");
+  const onConflict = checkOnConflict(opts?.onConflict);
+  const batchSize = opts?.batchSize ?? 20_000;
+  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 1_000_000) {
+    throw new ValidationError("opts.batchSize", "must be an integer from 1 to 1000000");
+  }
+  if (!Array.isArray(jobs)) throw new ValidationError("jobs", "must be an array");
+  const { schema: _s, onConflict: _c, batchSize: _b, ...defaults } = opts ?? {};
+  const normalized = jobs.map((j, i) => {
+    if (typeof j !== "object" || j === null) {
+      throw new ValidationError(`jobs[${i}]`, "must be an object with args");
+    }
+    const { args, ...own } = j;
+    return normalizeJob(job, args, { ...defaults, ...own }, `jobs[${i}]`);
+  });
+  if (normalized.length === 0) return { count: 0, ids: [] };
+
+  const ex = toExecutor(db);
+  try {
+    return await ex.atomic(async (tx) => {
+      const ids: (number | null)[] = [];
+      for (let start = 0; start < normalized.length; start += batchSize) {
+        const batch = normalized.slice(start, start + batchSize);
+        if (tx.copyIn) {
+          ids.push(...await insertBatch(tx, schema, batch, onConflict));
+        } else {
+          for (const j of batch) {
+            const row = await insertOne(tx, schema, j, onConflict);
+            ids.push(row?.id ?? null);
+          }
+        }
+      }
+      return { count: ids.filter((id) => id !== null).length, ids };
+    });
+  } catch (err) {
+    throw mapInsertError(err);
+  }
+}

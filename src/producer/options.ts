@@ -1,0 +1,230 @@
+/**
+ * Insert options and their normalisation into the row shape both insert paths write.
+ * @module
+ */
+import { ValidationError } from "../errors.ts";
+import {
+  checkJson,
+  checkMaxAttempts,
+  checkPriority,
+  checkQueue,
+  checkStates,
+  checkTags,
+  DEFAULT_UNIQUE_STATES,
+  type JobDefinition,
+} from "../job.ts";
+import { type JobState, orderingKeyHash64, stateMaskBits, uniqueKeyHex } from "../hash.ts";
+
+/** Uniqueness of a job (features.md §2). */
+export interface UniqueOptions {
+  /** Fold the args into the key. Default true. */
+  byArgs?: boolean;
+  /** Fold the queue name into the key. Default false. */
+  byQueue?: boolean;
+  /**
+   * Fold a period bucket into the key: a signed 64-bit integer you choose, conventionally
+   * `Math.floor(epochSeconds / periodSeconds)` (see {@link periodBucket}).
+   */
+  byPeriod?: number | bigint;
+  /** States in which the key stays claimed. Default scheduled, available, running, completed, retryable. */
+  states?: JobState[];
+}
+
+/** Options of one insert. Unset fields fall back to the job definition's defaults. */
+export interface InsertOptions {
+  /** Queue name (1-59 bytes). Default: the definition's queue, else `"default"`. */
+  queue?: string;
+  /** 1 (most urgent) to 4. Default 2. */
+  priority?: number;
+  /** 1 to 1000. Default 25. */
+  maxAttempts?: number;
+  /** When to run. A future time makes the job `scheduled`; default now. */
+  runAt?: Date;
+  /** Up to 20 tags. */
+  tags?: string[];
+  /** JSON object stored with the job; keys starting with `awa:` are reserved. */
+  metadata?: Record<string, unknown>;
+  /** Make the job unique (BLAKE3 key over kind and the chosen components). */
+  unique?: UniqueOptions;
+  /** On a unique conflict: throw `UniqueConflictError` (default) or skip the job. */
+  onConflict?: "error" | "skip";
+  /** Route to an enqueue shard by key; jobs with one key run in insert order. */
+  orderingKey?: string | Uint8Array;
+  /** Awa schema. Default `"awa"`. */
+  schema?: string;
+}
+
+/** Per-job options in {@link insertMany}; the batch options supply what a job leaves unset. */
+export type ManyJobOptions = Omit<InsertOptions, "schema" | "onConflict">;
+
+/** Upper bound on serialized args + metadata of one job: 1 MiB. */
+export const MAX_PAYLOAD_BYTES = 1 << 20;
+
+/** A validated job ready to be written. */
+export interface NormalizedJob {
+  kind: string;
+  argsJson: string;
+  queue: string;
+  priority: number;
+  maxAttempts: number;
+  runAt: Date | null;
+  tags: string[];
+  metadataJson: string;
+  uniqueKeyHex: string | null;
+  uniqueStates: string | null;
+  orderingKeyHex: string | null;
+  /** Algorithm H of the ordering key, as a decimal string. */
+  orderingKeyHash: string | null;
+}
+
+/** Bucket of the current (or given) time for `unique.byPeriod`. */
+export function periodBucket(periodSeconds: number, at: Date = new Date()): number {
+  if (!Number.isInteger(periodSeconds) || periodSeconds <= 0) {
+    throw new ValidationError("periodSeconds", "must be a positive integer");
+  }
+  return Math.floor(at.getTime() / 1000 / periodSeconds);
+}
+
+function checkRunAt(runAt: unknown, field: string): Date | null {
+  if (runAt === undefined || runAt === null) return null;
+  if (!(runAt instanceof Date) || Number.isNaN(runAt.getTime())) {
+    throw new ValidationError(field, "must be a valid Date");
+  }
+  return runAt;
+}
+
+function checkMetadata(metadata: unknown, field: string): string {
+  if (metadata === undefined) return "{}";
+  if (typeof metadata !== "object" || metadata === null || Array.isArray(metadata)) {
+    throw new ValidationError(field, "must be a plain JSON object");
+  }
+  for (const key of Object.keys(metadata)) {
+    if (key.startsWith("awa:")) {
+      throw new ValidationError(`${field}.${key}`, "keys starting with awa: are reserved");
+    }
+  }
+  return checkJson(metadata, field);
+}
+
+function toHex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+const KNOWN_KEYS = new Set([
+  "queue",
+  "priority",
+  "maxAttempts",
+  "runAt",
+  "tags",
+  "metadata",
+  "unique",
+  "onConflict",
+  "orderingKey",
+  "schema",
+  "args",
+]);
+
+function checkKnownKeys(opts: object, field: string): void {
+  for (const key of Object.keys(opts)) {
+    if (!KNOWN_KEYS.has(key)) throw new ValidationError(`${field}.${key}`, "unknown option");
+  }
+}
+
+/** Validate args and options of one job and compute its derived keys. Writes nothing. */
+export function normalizeJob<A>(
+  def: JobDefinition<A>,
+  args: A,
+  opts: ManyJobOptions,
+  field: string,
+): NormalizedJob {
+  if (!def || typeof def.kind !== "string") {
+    throw new ValidationError("job", "expected a job definition from defineJob()");
+  }
+  if (typeof opts !== "object" || opts === null) {
+    throw new ValidationError(field, "options must be an object");
+  }
+  checkKnownKeys(opts, field);
+  const argsField = field === "opts" ? "args" : `${field}.args`;
+  if (args === undefined) {
+    throw new ValidationError(argsField, "args are required (use {} for none)");
+  }
+  const argsJson = checkJson(args, argsField);
+  if (def.defaults.validate) {
+    try {
+      def.defaults.validate(args);
+    } catch (err) {
+      throw new ValidationError(argsField, (err as Error)?.message ?? String(err), { cause: err });
+    }
+  }
+  const queue = checkQueue(opts.queue ?? def.defaults.queue ?? "default", `${field}.queue`);
+  const priority = checkPriority(opts.priority ?? def.defaults.priority ?? 2, `${field}.priority`);
+  const maxAttempts = checkMaxAttempts(
+    opts.maxAttempts ?? def.defaults.maxAttempts ?? 25,
+    `${field}.maxAttempts`,
+  );
+  const runAt = checkRunAt(opts.runAt, `${field}.runAt`);
+  const tags = checkTags(opts.tags ?? def.defaults.tags ?? [], `${field}.tags`);
+  const metadataJson = checkMetadata(opts.metadata, `${field}.metadata`);
+  if (argsJson.length + metadataJson.length > MAX_PAYLOAD_BYTES) {
+    throw new ValidationError(
+      argsField,
+      `args and metadata serialize to more than ${MAX_PAYLOAD_BYTES} bytes; store large ` +
+        "payloads elsewhere and pass a reference",
+    );
+  }
+
+  let uniqueKey: string | null = null;
+  let uniqueStates: string | null = null;
+  if (opts.unique !== undefined) {
+    const u = opts.unique;
+    if (typeof u !== "object" || u === null) {
+      throw new ValidationError(`${field}.unique`, "must be an object");
+    }
+    const byPeriod = u.byPeriod;
+    if (
+      byPeriod !== undefined && typeof byPeriod !== "bigint" && !Number.isSafeInteger(byPeriod)
+    ) {
+      throw new ValidationError(`${field}.unique.byPeriod`, "must be an integer bucket");
+    }
+    const states = u.states === undefined
+      ? [...DEFAULT_UNIQUE_STATES]
+      : checkStates(u.states, `${field}.unique.states`);
+    uniqueKey = uniqueKeyHex({
+      kind: def.kind,
+      queue: u.byQueue ? queue : undefined,
+      args: u.byArgs === false ? undefined : args,
+      periodBucket: byPeriod,
+    });
+    uniqueStates = stateMaskBits(states);
+  }
+
+  let orderingKeyHex: string | null = null;
+  let orderingKeyHash: string | null = null;
+  if (opts.orderingKey !== undefined) {
+    const k = opts.orderingKey;
+    if (typeof k !== "string" && !(k instanceof Uint8Array)) {
+      throw new ValidationError(`${field}.orderingKey`, "must be a string or Uint8Array");
+    }
+    const bytes = typeof k === "string" ? new TextEncoder().encode(k) : k;
+    if (bytes.length > 1024) {
+      throw new ValidationError(`${field}.orderingKey`, "must be at most 1024 bytes");
+    }
+    orderingKeyHex = toHex(bytes);
+    orderingKeyHash = orderingKeyHash64(bytes).toString();
+  }
+
+  return {
+    kind: def.kind,
+    argsJson,
+    queue,
+    priority,
+    maxAttempts,
+    runAt,
+    tags,
+    metadataJson,
+    uniqueKeyHex: uniqueKey,
+    uniqueStates,
+    orderingKeyHex,
+    orderingKeyHash,
+  };
+}
