@@ -1,4 +1,3 @@
-// @ts-check
 /**
  * BullMQ driver (Redis, not Postgres: it has no dead tuples, so it appears only in the
  * throughput and latency tables). Configured for throughput as BullMQ documents it: one Worker
@@ -8,9 +7,13 @@
  * Redis is touched.
  */
 import { readFileSync } from "node:fs";
-import { Queue, Worker } from "bullmq";
-import { Redis } from "ioredis";
 import { serve } from "../lib/harness.mjs";
+
+// Peer packages are loaded with a computed specifier: Node resolves them from
+// bench/peers/node_modules, while `deno check bench/` (which has no such import map) skips them.
+const load = (/** @type {string} */ name) => import(name);
+const { Queue, Worker } = await load("bullmq");
+const { Redis } = await load("ioredis");
 
 const QUEUE = "noop";
 const PREFIX = "awa-bench";
@@ -18,11 +21,8 @@ const JOB_OPTS = { removeOnComplete: true, removeOnFail: 1000 };
 
 /** @type {import("../lib/harness.mjs").InitConfig} */
 let cfg;
-/** @type {Queue | undefined} */
 let queue;
-/** @type {Worker | undefined} */
 let worker;
-/** @type {Redis[]} */
 const connections = [];
 
 function pkgVersion(/** @type {string} */ name) {
@@ -31,7 +31,7 @@ function pkgVersion(/** @type {string} */ name) {
 }
 
 function connect() {
-  const c = new Redis(/** @type {string} */ (cfg.redisUrl), { maxRetriesPerRequest: null });
+  const c = new Redis(cfg.redisUrl, { maxRetriesPerRequest: null });
   connections.push(c);
   return c;
 }
@@ -46,7 +46,9 @@ const driver = {
     const serverInfo = await redis.info("server");
     const redisVersion = /redis_version:(\S+)/.exec(serverInfo)?.[1] ?? "unknown";
     return {
-      version: `bullmq ${pkgVersion("bullmq")} (ioredis ${pkgVersion("ioredis")}, redis ${redisVersion})`,
+      version: `bullmq ${pkgVersion("bullmq")} (ioredis ${
+        pkgVersion("ioredis")
+      }, redis ${redisVersion})`,
       runtime: `node ${process.versions.node}`,
       settings: {
         job_options: JOB_OPTS,
@@ -63,18 +65,19 @@ const driver = {
     await queue?.obliterate({ force: true });
   },
   async insertOne(args) {
-    await /** @type {Queue} */ (queue).add(QUEUE, args, JOB_OPTS);
+    await queue.add(QUEUE, args, JOB_OPTS);
   },
   async insertBatch(batch) {
-    await /** @type {Queue} */ (queue).addBulk(
+    await queue.addBulk(
       batch.map((data) => ({ name: QUEUE, data, opts: JOB_OPTS })),
     );
   },
   async startWorkers(workers, handle) {
     worker = new Worker(
       QUEUE,
-      async (job) => {
+      (job) => {
         handle(job.data);
+        return Promise.resolve();
       },
       { connection: connect(), prefix: PREFIX, concurrency: workers },
     );
