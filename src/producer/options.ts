@@ -5,6 +5,7 @@
 import { ValidationError } from "../errors.ts";
 import {
   checkJson,
+  checkKind,
   checkMaxAttempts,
   checkPriority,
   checkQueue,
@@ -59,6 +60,8 @@ export type ManyJobOptions = Omit<InsertOptions, "schema" | "onConflict">;
 
 /** Upper bound on serialized args + metadata of one job: 1 MiB. */
 export const MAX_PAYLOAD_BYTES = 1 << 20;
+
+const utf8 = new TextEncoder();
 
 /** A validated job ready to be written. */
 export interface NormalizedJob {
@@ -121,8 +124,9 @@ const KNOWN_KEYS = new Set([
   "onConflict",
   "orderingKey",
   "schema",
-  "args",
 ]);
+
+const UNIQUE_KEYS = new Set(["byArgs", "byQueue", "byPeriod", "states"]);
 
 function checkKnownKeys(opts: object, field: string): void {
   for (const key of Object.keys(opts)) {
@@ -140,6 +144,8 @@ export function normalizeJob<A>(
   if (!def || typeof def.kind !== "string") {
     throw new ValidationError("job", "expected a job definition from defineJob()");
   }
+  // A definition built by hand (not through defineJob) must meet the same rules.
+  checkKind(def.kind);
   if (typeof opts !== "object" || opts === null) {
     throw new ValidationError(field, "options must be an object");
   }
@@ -165,7 +171,13 @@ export function normalizeJob<A>(
   const runAt = checkRunAt(opts.runAt, `${field}.runAt`);
   const tags = checkTags(opts.tags ?? def.defaults.tags ?? [], `${field}.tags`);
   const metadataJson = checkMetadata(opts.metadata, `${field}.metadata`);
-  if (argsJson.length + metadataJson.length > MAX_PAYLOAD_BYTES) {
+  // UTF-16 length ≤ UTF-8 length ≤ 3 × UTF-16 length: count bytes only when it can matter.
+  const chars = argsJson.length + metadataJson.length;
+  if (
+    chars > MAX_PAYLOAD_BYTES ||
+    (chars * 3 > MAX_PAYLOAD_BYTES &&
+      utf8.encode(argsJson).length + utf8.encode(metadataJson).length > MAX_PAYLOAD_BYTES)
+  ) {
     throw new ValidationError(
       argsField,
       `args and metadata serialize to more than ${MAX_PAYLOAD_BYTES} bytes; store large ` +
@@ -179,6 +191,17 @@ export function normalizeJob<A>(
     const u = opts.unique;
     if (typeof u !== "object" || u === null) {
       throw new ValidationError(`${field}.unique`, "must be an object");
+    }
+    for (const key of Object.keys(u)) {
+      if (!UNIQUE_KEYS.has(key)) {
+        throw new ValidationError(`${field}.unique.${key}`, "unknown option");
+      }
+    }
+    if (u.byArgs !== undefined && typeof u.byArgs !== "boolean") {
+      throw new ValidationError(`${field}.unique.byArgs`, "must be a boolean");
+    }
+    if (u.byQueue !== undefined && typeof u.byQueue !== "boolean") {
+      throw new ValidationError(`${field}.unique.byQueue`, "must be a boolean");
     }
     const byPeriod = u.byPeriod;
     if (
