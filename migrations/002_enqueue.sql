@@ -274,12 +274,15 @@ BEGIN
     ), ins AS (
       INSERT INTO awa.job_unique_claims (unique_key, job_id)
       SELECT w.unique_key, i.id FROM wanted w JOIN id_list i USING (idx)
-      ORDER BY w.unique_key
+      ORDER BY w.unique_key, w.idx
       ON CONFLICT (unique_key) DO NOTHING
-      RETURNING unique_key
+      RETURNING job_id
     )
-    SELECT coalesce(jsonb_agg(w.idx), '[]') INTO conflicts
-    FROM wanted w WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.unique_key = w.unique_key);
+    -- A job conflicts unless its own claim went in: this also catches two jobs of one batch with
+    -- the same key (the first in input order wins).
+    SELECT coalesce(jsonb_agg(w.idx ORDER BY w.idx), '[]') INTO conflicts
+    FROM wanted w JOIN id_list i USING (idx)
+    WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.job_id = i.id);
     IF p_on_conflict = 'error' AND jsonb_array_length(conflicts) > 0 THEN
       RAISE EXCEPTION 'awa: % job(s) in the batch conflict with existing unique jobs',
         jsonb_array_length(conflicts)

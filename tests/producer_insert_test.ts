@@ -394,7 +394,7 @@ const badInputs: [string, (db: typeof sql) => Promise<unknown>, string][] = [
   [
     "byPeriod beyond int64",
     (db) => insert(db, anyJob, {}, { unique: { byPeriod: 1n << 63n } }),
-    "unique.byPeriod",
+    "opts.unique.byPeriod",
   ],
   [
     "orderingKey number",

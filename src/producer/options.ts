@@ -212,12 +212,22 @@ export function normalizeJob<A>(
     const states = u.states === undefined
       ? [...DEFAULT_UNIQUE_STATES]
       : checkStates(u.states, `${field}.unique.states`);
-    uniqueKey = uniqueKeyHex({
-      kind: def.kind,
-      queue: u.byQueue ? queue : undefined,
-      args: u.byArgs === false ? undefined : args,
-      periodBucket: byPeriod,
-    });
+    try {
+      uniqueKey = uniqueKeyHex({
+        kind: def.kind,
+        queue: u.byQueue ? queue : undefined,
+        args: u.byArgs === false ? undefined : args,
+        periodBucket: byPeriod,
+      });
+    } catch (err) {
+      // uniqueKeyHex names fields from its own root ("args.x", "unique.byPeriod"); re-root them
+      // at this job ("jobs[3].args.x") so batch errors say which job is wrong.
+      if (!(err instanceof ValidationError)) throw err;
+      const local = err.field.startsWith("args")
+        ? argsField + err.field.slice(4)
+        : `${field}.${err.field}`;
+      throw new ValidationError(local, err.message.slice(err.field.length + 2), { cause: err });
+    }
     uniqueStates = stateMaskBits(states);
   }
 
