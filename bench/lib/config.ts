@@ -40,7 +40,7 @@ const QUICK: Omit<Config, "quick" | "durable" | "systems" | "out" | "scenarios">
   batchSize: 1000,
   producers: 4,
   concurrentJobs: 400,
-  drainJobs: 5_000,
+  drainJobs: 3_000,
   drainWorkers: [4, 32],
   pickupJobs: 25,
   pickupGapMs: 40,
@@ -49,8 +49,8 @@ const QUICK: Omit<Config, "quick" | "durable" | "systems" | "out" | "scenarios">
   soakSeconds: 6,
   idleRate: 500,
   idleSeconds: 5,
-  deepJobs: 30_000,
-  deepMeasure: 3_000,
+  deepJobs: 20_000,
+  deepMeasure: 2_000,
 };
 
 const FULL: typeof QUICK = {
