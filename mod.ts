@@ -65,3 +65,22 @@ export {
   type InsertManyResult,
   type ManyJob,
 } from "./src/producer/insert.ts";
+export {
+  Client,
+  type ClientOptions,
+  type ClientStats,
+  type ShutdownOptions,
+} from "./src/runtime/client.ts";
+export type {
+  ClientEvents,
+  Handler,
+  Job,
+  JobContext,
+  JobError,
+  Outcome,
+  Progress,
+  QueueConfig,
+  RateLimit,
+  RuntimeTimings,
+} from "./src/runtime/types.ts";
+export type { MaintenanceStats } from "./src/runtime/maintenance.ts";

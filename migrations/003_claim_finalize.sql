@@ -21,7 +21,7 @@ CREATE FUNCTION awa.claim_batch(
   claimed_at timestamptz, deadline_at timestamptz
 ) LANGUAGE plpgsql VOLATILE
 SET plan_cache_mode = force_generic_plan SET jit = off SET enable_seqscan = off
-SET enable_hashjoin = off
+SET enable_hashjoin = off SET enable_mergejoin = off
 AS $$
 DECLARE
   v_shards smallint;
@@ -45,13 +45,15 @@ BEGIN
       SELECT p::smallint AS prio, s::smallint AS shard
       FROM generate_series(1, 4) p, generate_series(0, v_shards - 1) s
     ) l
+    -- The cursor once per lane; as an index condition it would be re-evaluated per partition.
+    CROSS JOIN LATERAL (SELECT awa.lane_cursor(p_queue, l.prio, l.shard) AS c OFFSET 0) cur
     CROSS JOIN LATERAL (
       SELECT r.run_at FROM awa.ready_entries r
       WHERE r.queue = p_queue AND r.priority = l.prio AND r.enqueue_shard = l.shard
-        AND r.lane_seq >= awa.lane_cursor(p_queue, l.prio, l.shard)
+        AND r.lane_seq >= cur.c
         AND NOT EXISTS (
           SELECT 1 FROM awa.ready_tombstones t
-          WHERE t.queue = r.queue AND t.priority = r.priority
+          WHERE t.ready_slot = r.ready_slot AND t.queue = r.queue AND t.priority = r.priority
             AND t.enqueue_shard = r.enqueue_shard AND t.lane_seq = r.lane_seq
         )
       ORDER BY r.lane_seq LIMIT 1
@@ -79,21 +81,21 @@ BEGIN
         AND r.lane_seq >= v_cursor
         AND NOT EXISTS (
           SELECT 1 FROM awa.ready_tombstones t
-          WHERE t.queue = r.queue AND t.priority = r.priority
+          WHERE t.ready_slot = r.ready_slot AND t.queue = r.queue AND t.priority = r.priority
             AND t.enqueue_shard = r.enqueue_shard AND t.lane_seq = r.lane_seq
         )
       ORDER BY r.lane_seq
       LIMIT v_remaining
-    ), head AS (
+    ), head AS MATERIALIZED (
       SELECT c.ready_slot FROM cand c ORDER BY c.lane_seq LIMIT 1
-    ), cut AS (
+    ), cut AS MATERIALIZED (
       SELECT min(c.lane_seq) AS lane_seq FROM cand c, head
       WHERE c.ready_slot <> head.ready_slot
     ), picked AS (
       SELECT c.*, (row_number() OVER (ORDER BY c.lane_seq) - 1)::int AS i
       FROM cand c, head, cut
       WHERE c.ready_slot = head.ready_slot AND (cut.lane_seq IS NULL OR c.lane_seq < cut.lane_seq)
-    ), ring AS (
+    ), ring AS MATERIALIZED (
       SELECT rr.slot, rr.generation FROM awa.ring_rotations rr
       WHERE rr.ring = 'claim' ORDER BY rr.generation DESC LIMIT 1
     ), batch AS (
@@ -184,8 +186,10 @@ BEGIN
   END IF;
 
   -- A fresh statement: closures committed by whoever held a lock before us are visible now.
+  -- MATERIALIZED: the ready-row join below must see lane_seq as a plain value to use the
+  -- lane-first primary key, not an expression over two relations.
   RETURN QUERY
-  WITH items AS (
+  WITH items AS MATERIALIZED (
     SELECT DISTINCT ON (i.batch_id, i.idx) i.*
     FROM jsonb_to_recordset(p_items) AS i(
       claim_slot smallint, batch_id bigint, idx int, job_id bigint, run_lease bigint,
@@ -193,7 +197,7 @@ BEGIN
     )
     WHERE awa.attempt_key(i.job_id, i.run_lease) = ANY (v_locked)
     ORDER BY i.batch_id, i.idx
-  ), live AS (
+  ), live AS MATERIALIZED (
     SELECT i.*, b.ready_slot, b.queue AS b_queue, b.priority AS b_priority,
       b.enqueue_shard, b.lane_seqs[i.idx + 1] AS lane_seq, b.attempts[i.idx + 1] AS b_attempt,
       b.claimed_at, i.batch_id * 65536 + i.idx AS receipt

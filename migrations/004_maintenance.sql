@@ -180,7 +180,7 @@ BEGIN
       WHERE r.ready_slot = p_slot
         AND NOT EXISTS (
           SELECT 1 FROM awa.ready_tombstones t
-          WHERE t.queue = r.queue AND t.priority = r.priority
+          WHERE t.ready_slot = r.ready_slot AND t.queue = r.queue AND t.priority = r.priority
             AND t.enqueue_shard = r.enqueue_shard AND t.lane_seq = r.lane_seq
         )
       GROUP BY r.queue, r.priority, r.enqueue_shard

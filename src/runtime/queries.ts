@@ -1,0 +1,125 @@
+/**
+ * SQL the runtime runs. Hot paths are single calls of plpgsql functions from
+ * migrations/003_claim_finalize.sql and 004_maintenance.sql, one round trip each.
+ * @module
+ */
+import type { Sql } from "postgres";
+import { q } from "../schema.ts";
+
+/** A claimed row as `awa.claim_batch` returns it. */
+export interface ClaimedRow {
+  claim_slot: number;
+  batch_id: string;
+  idx: number;
+  job_id: string;
+  run_lease: string;
+  attempt: number;
+  max_attempts: number;
+  kind: string;
+  args: unknown;
+  priority: number;
+  created_at: Date;
+  run_at: Date;
+  tags: string[];
+  metadata: Record<string, unknown>;
+  errors: unknown[] | null;
+  progress: unknown;
+  claimed_at: Date;
+  deadline_at: Date | null;
+}
+
+/** One item of a finalization flush (see `awa.finalize_attempts`). */
+export interface FinalizeItem {
+  claim_slot: number;
+  batch_id: string;
+  idx: number;
+  job_id: number;
+  run_lease: number;
+  outcome: "completed" | "retry" | "fail" | "snooze" | "cancel" | `rescue_${string}`;
+  delay_s?: number | null;
+  error?: string | null;
+  result?: unknown;
+  progress?: unknown;
+}
+
+/** A row `awa.finalize_attempts` returns for each applied item. */
+export interface FinalizedRow {
+  job_id: string;
+  run_lease: string;
+  outcome: string;
+  state: string;
+  held: string | null;
+  run_at: Date | null;
+}
+
+/** Claim up to `max` jobs of `queue` (one round trip). */
+export function claimBatch(
+  sql: Sql,
+  schema: string,
+  queue: string,
+  max: number,
+  deadlineS: number,
+  agingS: number,
+  instanceId: string,
+): Promise<ClaimedRow[]> {
+  return sql.unsafe(
+    q(
+      schema,
+      `SELECT claim_slot, batch_id::text, idx, job_id::text, run_lease::text, attempt,
+        max_attempts, kind, args, priority, created_at, run_at, tags, metadata, errors, progress,
+        claimed_at, deadline_at
+      FROM awa.claim_batch($1, $2, $3, $4, $5::uuid)`,
+    ),
+    [queue, max, deadlineS, agingS, instanceId],
+  ) as unknown as Promise<ClaimedRow[]>;
+}
+
+/** Finalize attempts in one statement; stale items are absent from the result. */
+export function finalizeAttempts(
+  sql: Sql,
+  schema: string,
+  items: FinalizeItem[],
+  opts: { tryLocks?: boolean; dlqDefault?: boolean } = {},
+): Promise<FinalizedRow[]> {
+  return sql.unsafe(
+    q(
+      schema,
+      `SELECT job_id::text, run_lease::text, outcome, state, held, run_at
+      FROM awa.finalize_attempts($1::text::jsonb, $2, $3)`,
+    ),
+    [JSON.stringify(items), opts.tryLocks ?? false, opts.dlqDefault ?? false],
+  ) as unknown as Promise<FinalizedRow[]>;
+}
+
+/** Save progress of open attempts; returns the ids still open. */
+export async function writeProgress(
+  sql: Sql,
+  schema: string,
+  items: {
+    claim_slot: number;
+    batch_id: string;
+    idx: number;
+    job_id: number;
+    run_lease: number;
+    progress: unknown;
+  }[],
+): Promise<number> {
+  const rows = await sql.unsafe(
+    q(schema, "SELECT job_id FROM awa.write_progress($1::text::jsonb)"),
+    [JSON.stringify(items)],
+  );
+  return rows.length;
+}
+
+/** Append heartbeat rows for the given receipts and refresh the runtime's liveness. */
+export async function recordHeartbeat(
+  sql: Sql,
+  schema: string,
+  instanceId: string,
+  receipts: { claim_slot: number; receipt: string }[],
+): Promise<void> {
+  await sql.unsafe(q(schema, "SELECT awa.record_heartbeat($1::uuid, $2::text::jsonb)"), [
+    instanceId,
+    JSON.stringify(receipts),
+  ]);
+}
