@@ -6,6 +6,7 @@
  * fresh schema); without it, migrate and report the versions applied.
  */
 import postgres from "postgres";
+import { migrate } from "../mod.ts";
 
 const args = Deno.args.filter((a) => a !== "--drop");
 const drop = Deno.args.includes("--drop");
@@ -20,8 +21,6 @@ try {
   if (drop) {
     await sql.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
   } else {
-    const spec = new URL("../mod.ts", import.meta.url).href; // computed: see drivers/awa.ts
-    const { migrate } = await import(spec);
     const res = await migrate(sql, { schema });
     if (Deno.env.get("AWA_VERBOSE")) console.log(JSON.stringify(res));
   }
