@@ -204,7 +204,7 @@ export class Client {
   /** Listen to a lifecycle event; returns a function that removes the listener. */
   on<E extends keyof ClientEvents>(
     event: E,
-    listener: (event: ClientEvents[E]) => void | Promise<void>,
+    listener: (event: ClientEvents[E]) => unknown,
   ): () => void {
     if (typeof listener !== "function") throw new ValidationError("listener", "must be a function");
     return this.#core.on(event, listener);

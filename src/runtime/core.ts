@@ -9,7 +9,7 @@ import type { Attempt } from "./dispatcher.ts";
 import type { FinalizedRow } from "./queries.ts";
 import type { ClientEvents, Job, WorkerEntry } from "./types.ts";
 
-type Listener<E extends keyof ClientEvents> = (event: ClientEvents[E]) => void | Promise<void>;
+type Listener<E extends keyof ClientEvents> = (event: ClientEvents[E]) => unknown;
 
 /** Internal runtime state; not exported from mod.ts. */
 export class RuntimeCore {
