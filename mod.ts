@@ -84,3 +84,4 @@ export type {
   RuntimeTimings,
 } from "./src/runtime/types.ts";
 export type { MaintenanceStats } from "./src/runtime/maintenance.ts";
+export { cancelByUniqueKey, type CancelByUniqueKeyOptions } from "./src/producer/cancel.ts";
