@@ -140,7 +140,8 @@ export async function startEmbeddedPostgres(
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "awa-pg-"));
   if (owner) fs.chownSync(dataDir, owner.uid, owner.gid);
   const env = { ...process.env, LC_ALL: "C", LC_MESSAGES: "C" };
-  const spawnOpts = { env, ...(owner ?? {}) };
+  // cwd: the postgres user may not be able to enter the caller's directory (e.g. a 0700 checkout).
+  const spawnOpts = { env, cwd: os.tmpdir(), ...(owner ?? {}) };
   execFileSync(path.join(bin, "bin", "initdb"), [
     `--pgdata=${dataDir}`,
     "--auth=trust",
