@@ -110,6 +110,8 @@ export class Maintenance {
   #t: Required<RuntimeTimings>;
   #dlqDefault: boolean;
   #conn: ReservedSql | null = null;
+  /** Backend pid of the lock connection. */
+  #pid = 0;
   #stopped = false;
   #timers: ReturnType<typeof setTimeout>[] = [];
   #electionTimer: ReturnType<typeof setTimeout> | null = null;
@@ -160,10 +162,11 @@ export class Maintenance {
     let conn: ReservedSql | null = null;
     try {
       conn = await this.#core.sql.reserve();
-      const [{ ok }] = await conn.unsafe(`SELECT pg_try_advisory_lock(${LOCK_KEY_SQL}) AS ok`, [
-        LEADER_LOCK_KEY,
-        this.#core.schema,
-      ]);
+      const [{ ok, pid }] = await conn.unsafe(
+        `SELECT pg_try_advisory_lock(${LOCK_KEY_SQL}) AS ok, pg_backend_pid() AS pid`,
+        [LEADER_LOCK_KEY, this.#core.schema],
+      );
+      this.#pid = pid;
       if (!ok || this.#stopped) {
         if (ok) {
           await conn.unsafe(`SELECT pg_advisory_unlock(${LOCK_KEY_SQL})`, [
@@ -216,24 +219,52 @@ export class Maintenance {
     this.#timers.push(setTimeout(tick, name === "ping" ? ms : 0));
   }
 
+  /**
+   * Whether the lock connection's backend still holds an advisory lock (only the leader lock is
+   * ever taken on it). Asked through the pool: postgres.js crashes the process with an uncaught
+   * TypeError (write on a null socket) when a query is sent on a reserved connection that has
+   * closed, so the reserved connection is never used again once it may be dead.
+   */
+  async #lockHeld(): Promise<boolean> {
+    const [{ held }] = await this.#core.sql.unsafe(
+      `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE pid = $1 AND locktype = 'advisory'
+        AND granted) AS held`,
+      [this.#pid],
+    );
+    return held;
+  }
+
   async #ping(): Promise<void> {
+    let held: boolean;
     try {
-      await this.#conn!.unsafe("SELECT 1");
+      held = await this.#lockHeld();
     } catch (err) {
+      // Cannot tell; keep leading (maintenance steps are safe to overlap) and ask again.
+      this.#core.emitError(err, "leader check");
+      return;
+    }
+    if (!held) {
       // The lock went with the connection: stop leading now, let someone else take over.
-      this.#core.emitError(err, "leader connection lost");
-      await this.#resign();
+      this.#core.emitError(
+        new Error(`leader lock connection (backend ${this.#pid}) is gone`),
+        "leader connection lost",
+      );
+      await this.#resign(false);
       this.#scheduleElection(0);
     }
   }
 
-  async #resign(): Promise<void> {
+  /** Stop leading; `alive` false: the lock connection is known dead and is left untouched. */
+  async #resign(alive?: boolean): Promise<void> {
     const wasLeader = this.stats.leader;
     this.stats.leader = false;
     for (const t of this.#timers.splice(0)) clearTimeout(t);
     const conn = this.#conn;
     this.#conn = null;
-    if (conn && wasLeader) {
+    if (conn && wasLeader && alive === undefined) {
+      alive = await this.#lockHeld().catch(() => false);
+    }
+    if (conn && wasLeader && alive) {
       try {
         await conn.unsafe(`SELECT pg_advisory_unlock(${LOCK_KEY_SQL})`, [
           LEADER_LOCK_KEY,
