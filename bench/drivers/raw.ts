@@ -74,12 +74,17 @@ async function dispatcher(workers: number, handle: Handle): Promise<void> {
       continue;
     }
     const n = Math.min(free, CLAIM_MAX);
+    // `= ANY(ARRAY(subquery))` makes the locking subquery an InitPlan that runs exactly once.
+    // The textbook `WHERE id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)` may be planned as a
+    // join that re-executes the subquery, and with SKIP LOCKED each execution can return other
+    // rows, so one claim can take more than n jobs (seen here under load: more jobs than free
+    // worker permits).
     const rows = await sql<{ id: string; args: JobArgs }[]>`
       UPDATE ${sql(SCHEMA)}.jobs SET locked_at = now()
-      WHERE id IN (
+      WHERE id = ANY(ARRAY(
         SELECT id FROM ${sql(SCHEMA)}.jobs WHERE locked_at IS NULL
         ORDER BY id LIMIT ${n} FOR UPDATE SKIP LOCKED
-      )
+      ))
       RETURNING id, args`;
     if (rows.length === 0) {
       await waitForWork(IDLE_POLL_MS);
@@ -115,7 +120,7 @@ const driver: Driver = {
       runtime: `deno ${Deno.version.deno}`,
       settings: {
         claim:
-          "UPDATE jobs SET locked_at=now() WHERE id IN (SELECT id … WHERE locked_at IS NULL ORDER BY id LIMIT n FOR UPDATE SKIP LOCKED) RETURNING",
+          "UPDATE jobs SET locked_at=now() WHERE id = ANY(ARRAY(SELECT id … WHERE locked_at IS NULL ORDER BY id LIMIT n FOR UPDATE SKIP LOCKED)) RETURNING",
         claim_batch: `free worker permits, at most ${CLAIM_MAX}`,
         completion: "DELETE … WHERE id = ANY($ids), batched while a delete is in flight",
         wakeup: `LISTEN/NOTIFY (statement trigger) + ${IDLE_POLL_MS} ms poll`,
