@@ -8,7 +8,14 @@
 import assert from "node:assert/strict";
 import { defineJob, insert, insertMany, orderingKeyHash64 } from "../mod.ts";
 import { testDatabase } from "./support/db.ts";
-import { backendPid, deferred, jobCount, lockWaitObserved, POOL_TEST } from "./producer_support.ts";
+import {
+  backendPid,
+  deferred,
+  jobCount,
+  lastLockWait,
+  lockWaitObserved,
+  POOL_TEST,
+} from "./producer_support.ts";
 
 const t = await testDatabase("producer_concurrency");
 const job = defineJob<{ n: number }>("concurrency_probe");
@@ -37,11 +44,12 @@ async function commitsOrWaits<T>(
   observer: ReturnType<typeof t.connect>,
   pid: number,
   op: Promise<T>,
+  blockedBy: number[],
 ): Promise<{ outcome: "committed"; value: T } | { outcome: "waiting" }> {
   const settled = op.then(() => undefined, () => undefined);
   const result = await Promise.race([
     op.then((value) => ({ outcome: "committed" as const, value })),
-    lockWaitObserved(observer, pid, settled).then((r) =>
+    lockWaitObserved(observer, pid, settled, blockedBy).then((r) =>
       r === "waiting" ? { outcome: "waiting" as const } : new Promise<never>(() => {})
     ),
   ]);
@@ -56,16 +64,21 @@ Deno.test({
   async fn() {
     const a = t.connect({ max: 1 });
     const b = t.connect({ max: 1 });
+    const pidA = await backendPid(a);
     const pidB = await backendPid(b);
     const holder = holdOpen(a, (tx) => insert(tx, job, { n: 1 }, { queue: "shared" }));
     const jobA = await holder.enqueued;
     assert.equal(jobA.state, "available");
 
-    const r = await commitsOrWaits(observer, pidB, insert(b, job, { n: 2 }, { queue: "shared" }));
+    const r = await commitsOrWaits(observer, pidB, insert(b, job, { n: 2 }, { queue: "shared" }), [
+      pidA,
+    ]);
     if (r.outcome !== "committed") {
       holder.release();
       await holder.done;
-      assert.fail("second producer waited for the first producer's open transaction");
+      assert.fail(
+        `second producer waited for the first producer's open transaction: ${lastLockWait}`,
+      );
     }
     // B is committed and visible to a third session; A is still open and invisible.
     assert.equal(await jobCount(observer, "queue = 'shared' AND (args->>'n')::int = 2"), 1);
@@ -86,6 +99,7 @@ Deno.test({
   async fn() {
     const a = t.connect({ max: 1 });
     const b = t.connect({ max: 1 });
+    const pidA = await backendPid(a);
     const pidB = await backendPid(b);
     const holder = holdOpen(a, (tx) => insert(tx, job, { n: 1 }, { queue: "bulk" }));
     await holder.enqueued;
@@ -95,6 +109,7 @@ Deno.test({
       insertMany(b, job, [{ args: { n: 2 } }, { args: { n: 3 } }, { args: { n: 4 } }], {
         queue: "bulk",
       }),
+      [pidA],
     );
     if (r.outcome !== "committed") {
       holder.release();
@@ -117,9 +132,11 @@ Deno.test({
   async fn() {
     const holders = [];
     const pools = [];
+    const holderPids: number[] = [];
     for (let i = 0; i < 3; i++) {
       const p = t.connect({ max: 1 });
       pools.push(p);
+      holderPids.push(await backendPid(p));
       const h = holdOpen(p, (tx) => insert(tx, job, { n: i }, { queue: "wide" }));
       await h.enqueued;
       holders.push(h);
@@ -129,7 +146,7 @@ Deno.test({
     const pid4 = await backendPid(fourth);
     const h4 = holdOpen(fourth, (tx) => insert(tx, job, { n: 3 }, { queue: "wide" }));
     holders.push(h4);
-    const r4 = await commitsOrWaits(observer, pid4, h4.enqueued);
+    const r4 = await commitsOrWaits(observer, pid4, h4.enqueued, holderPids);
     if (r4.outcome !== "committed") {
       for (const h of holders) h.release();
       await Promise.all(holders.map((h) => h.done));
@@ -146,7 +163,7 @@ Deno.test({
     pools.push(fifth);
     const pid5 = await backendPid(fifth);
     const op = insert(fifth, job, { n: 4 }, { queue: "wide" });
-    const r = await commitsOrWaits(observer, pid5, op);
+    const r = await commitsOrWaits(observer, pid5, op, [...holderPids, pid4]);
     assert.equal(r.outcome, "waiting", "all shards held: the fifth producer waits");
     // It waits for one shard (its starting shard), not for whichever frees up first, so it
     // proceeds once the open transactions end.
@@ -166,6 +183,7 @@ Deno.test({
     const a = t.connect({ max: 1 });
     const b = t.connect({ max: 1 });
     const c = t.connect({ max: 1 });
+    const pidA = await backendPid(a);
     const pidB = await backendPid(b);
     const pidC = await backendPid(c);
     const holder = holdOpen(
@@ -183,13 +201,14 @@ Deno.test({
       observer,
       pidC,
       insert(c, job, { n: 9 }, { queue: "keyed", orderingKey: "order:7f3a" }),
+      [pidA],
     );
     assert.equal(other.outcome, "committed", "a key on another shard is not blocked");
 
     let settled = false;
     const op = insert(b, job, { n: 2 }, { queue: "keyed", orderingKey: "customer-42" });
     op.then(() => settled = true, () => settled = true);
-    const r = await commitsOrWaits(observer, pidB, op);
+    const r = await commitsOrWaits(observer, pidB, op, [pidA]);
     if (r.outcome !== "waiting") {
       holder.release();
       await holder.done;

@@ -26,22 +26,32 @@ export async function backendPid(sql: Sql): Promise<number> {
   return pid;
 }
 
+/** Description of the lock the last observed waiter was waiting for (for failure messages). */
+export let lastLockWait = "";
+
 /**
- * Resolves once backend `pid` is waiting for a lock that another transaction holds, as reported
- * by `pg_locks` (an ungranted lock). Polls the catalog; never decides by elapsed time. Stops when
+ * Resolves once backend `pid` is waiting for a lock held by one of the backends `blockedBy`, as
+ * reported by `pg_locks` and `pg_blocking_pids` (unrelated transient waits do not count). Polls the catalog; never decides by elapsed time. Stops when
  * `stop` resolves.
  */
 export async function lockWaitObserved(
   observer: Sql,
   pid: number,
   stop: Promise<unknown>,
+  blockedBy: number[],
 ): Promise<"waiting" | "stopped"> {
   let stopped = false;
   stop.then(() => stopped = true, () => stopped = true);
   while (!stopped) {
-    const rows = await observer<{ locktype: string }[]>`
-      SELECT locktype FROM pg_locks WHERE pid = ${pid} AND NOT granted`;
-    if (rows.length > 0) return "waiting";
+    const rows = await observer<{ lock: string }[]>`
+      SELECT concat_ws(' ', locktype, mode, relation::regclass::text, classid, objid, objsubid,
+        transactionid::text) AS lock
+      FROM pg_locks WHERE pid = ${pid} AND NOT granted
+        AND pg_blocking_pids(${pid}) && ${blockedBy}::int[]`;
+    if (rows.length > 0) {
+      lastLockWait = rows.map((r) => r.lock).join("; ");
+      return "waiting";
+    }
     await new Promise((r) => setTimeout(r, 5));
   }
   return "stopped";
