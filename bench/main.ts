@@ -209,10 +209,8 @@ const enqueue: Scenario = async (d, r, { cfg }) => {
   await d.call("reset");
   const s = await d.call("enqueue_single", { n: cfg.enqueueSingle });
   progress(label, `batch ×${cfg.enqueueBatchJobs} (${cfg.batchSize}/batch)`);
-  await d.call("reset");
   const b = await d.call("enqueue_batch", { n: cfg.enqueueBatchJobs, batch: cfg.batchSize });
   progress(label, `${cfg.producers} producers ×${Math.ceil(cfg.concurrentJobs / cfg.producers)}`);
-  await d.call("reset");
   const c = await d.call("enqueue_concurrent", { n: cfg.concurrentJobs, producers: cfg.producers });
   r.scenarios.enqueue = {
     single: { n: s.n, ms: s.elapsed_ms, jobs_per_s: rate(s.n, s.elapsed_ms) },
@@ -256,7 +254,7 @@ const pickup: Scenario = async (d, r, { cfg }) => {
   progress(label, "starting workers");
   await d.call("reset");
   await d.call("start", { workers: cfg.pickupWorkers });
-  await sleep(1000); // let listeners connect and the runtime go idle
+  await sleep(500); // let listeners connect and the runtime go idle
   await d.call("pickup", { n: 3, gap_ms: cfg.pickupGapMs }); // warm-up, discarded
   progress(label, `${cfg.pickupJobs} jobs, one at a time, ~${cfg.pickupGapMs} ms apart`);
   const p = await d.call("pickup", { n: cfg.pickupJobs, gap_ms: cfg.pickupGapMs }, 600_000);

@@ -40,17 +40,17 @@ const QUICK: Omit<Config, "quick" | "durable" | "systems" | "out" | "scenarios">
   batchSize: 1000,
   producers: 4,
   concurrentJobs: 400,
-  drainJobs: 3_000,
+  drainJobs: 2_000,
   drainWorkers: [4, 32],
   pickupJobs: 25,
   pickupGapMs: 40,
   pickupWorkers: 4,
   soakRate: 500,
-  soakSeconds: 6,
+  soakSeconds: 4,
   idleRate: 500,
-  idleSeconds: 5,
-  deepJobs: 20_000,
-  deepMeasure: 2_000,
+  idleSeconds: 3,
+  deepJobs: 10_000,
+  deepMeasure: 1_000,
 };
 
 const FULL: typeof QUICK = {
