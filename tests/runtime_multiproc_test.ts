@@ -33,6 +33,7 @@ Deno.test({
       ...TIMINGS,
       heartbeatIntervalMs: 1000,
       heartbeatStalenessMs: 10_000,
+      rotateIntervalMs: 100,
     });
     const workers = [
       new Fixture("worker.ts", [t.url, "log", "bulk", "w1", timings]),

@@ -4,13 +4,17 @@
 import type { Sql } from "./support/db.ts";
 import type { RuntimeTimings } from "../mod.ts";
 
-/** Short liveness and maintenance timings for tests. */
+/**
+ * Short liveness and maintenance timings for tests. Rotation stays at 1 s: terminal rows live
+ * 16 rotations, and tests that read a finished job's state from `awa.jobs` need it retained
+ * (at 100 ms it can be pruned before a loaded machine gets to look). Ring tests override it.
+ */
 export const TIMINGS: RuntimeTimings = {
   heartbeatIntervalMs: 200,
   heartbeatStalenessMs: 600,
   rescueIntervalMs: 200,
   promoteIntervalMs: 50,
-  rotateIntervalMs: 100,
+  rotateIntervalMs: 1000,
   electionRetryMs: 200,
   leaderPingMs: 100,
 };
