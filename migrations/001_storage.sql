@@ -42,6 +42,16 @@ CREATE TABLE awa.queue_meta (
   updated_at timestamptz NOT NULL DEFAULT now()
 );
 
+-- Every lane that has ever received a job. Written once per lane, under that lane's enqueue
+-- lock, so it never makes producers wait; claims rank only these lanes.
+CREATE TABLE awa.lanes (
+  queue text NOT NULL,
+  priority smallint NOT NULL,
+  enqueue_shard smallint NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (queue, priority, enqueue_shard)
+);
+
 CREATE TABLE awa.ring_config (
   ring text PRIMARY KEY CHECK (ring IN ('queue', 'claim')),
   slot_count smallint NOT NULL

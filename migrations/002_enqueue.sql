@@ -27,15 +27,17 @@ END
 $$;
 
 CREATE FUNCTION awa.queue_shards(p_queue text)
-RETURNS smallint LANGUAGE sql STABLE AS $$
-  SELECT coalesce((SELECT enqueue_shards FROM awa.queue_meta WHERE queue = p_queue), 4::smallint)
+RETURNS smallint LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  RETURN coalesce((SELECT enqueue_shards FROM awa.queue_meta WHERE queue = p_queue), 4::smallint);
+END
 $$;
 
 -- Take the enqueue lock of one lane of (queue, priority) and return its shard.
 -- Keyed inserts wait for their fixed shard (per-key FIFO needs it). Unkeyed inserts prefer a lane
 -- this transaction already holds, then try every shard without waiting, starting at a
 -- per-connection offset, and only wait when every shard is held by an open transaction.
-CREATE FUNCTION awa.lock_enqueue_lane(p_queue text, p_priority smallint, p_key_hash numeric)
+CREATE FUNCTION awa.acquire_enqueue_shard(p_queue text, p_priority smallint, p_key_hash numeric)
 RETURNS smallint LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   n smallint := awa.queue_shards(p_queue);
@@ -68,10 +70,41 @@ BEGIN
       RETURN s;
     END IF;
   END LOOP;
+  -- Every shard is held by an open transaction. Poll for whichever frees first for a short
+  -- while; then wait on one, so a genuine deadlock is still detected by Postgres.
+  FOR attempt IN 1 .. 40 LOOP
+    PERFORM pg_sleep(0.005);
+    FOR i IN 0 .. n - 1 LOOP
+      s := mod(start + i, n)::smallint;
+      k := awa.lane_key(p_queue, p_priority, s, 1);
+      IF pg_try_advisory_xact_lock(k) THEN
+        PERFORM set_config('awa.held_lanes', held || ',' || k || ',', true);
+        RETURN s;
+      END IF;
+    END LOOP;
+  END LOOP;
   k := awa.lane_key(p_queue, p_priority, start, 1);
   PERFORM pg_advisory_xact_lock(k);
   PERFORM set_config('awa.held_lanes', held || ',' || k || ',', true);
   RETURN start;
+END
+$$;
+
+-- Take the enqueue lock of a lane of (queue, priority), register the lane on first use, and
+-- return its shard.
+CREATE FUNCTION awa.lock_enqueue_lane(p_queue text, p_priority smallint, p_key_hash numeric)
+RETURNS smallint LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  shard smallint := awa.acquire_enqueue_shard(p_queue, p_priority, p_key_hash);
+BEGIN
+  IF NOT EXISTS (
+    SELECT 1 FROM awa.lanes
+    WHERE queue = p_queue AND priority = p_priority AND enqueue_shard = shard
+  ) THEN
+    INSERT INTO awa.lanes (queue, priority, enqueue_shard) VALUES (p_queue, p_priority, shard)
+    ON CONFLICT DO NOTHING;
+  END IF;
+  RETURN shard;
 END
 $$;
 

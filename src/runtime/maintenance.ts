@@ -250,7 +250,9 @@ export class Maintenance {
         "leader connection lost",
       );
       await this.#resign(false);
-      this.#scheduleElection(0);
+      // Wait one election interval so a healthy follower can take over rather than a process
+      // whose connection just failed.
+      this.#scheduleElection(this.#t.electionRetryMs);
     }
   }
 
