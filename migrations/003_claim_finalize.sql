@@ -146,10 +146,17 @@ RETURNS interval LANGUAGE sql VOLATILE AS $$
   ))
 $$;
 
--- Lock key of one attempt (job_id, run_lease).
-CREATE FUNCTION awa.attempt_key(p_job_id bigint, p_run_lease bigint)
-RETURNS bigint LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT hashtextextended('awa.' || p_job_id || ':' || p_run_lease, 3)
+-- Attempt locks use the two-int advisory form, a lock space apart from every bigint key Awa
+-- takes (lanes, rings, leader), so a collision can only serialize two attempts, never block a
+-- lane or the leader. Computing them is cheap, which matters at 512 items per flush.
+CREATE FUNCTION awa.attempt_lock(p_job_id bigint, p_run_lease bigint)
+RETURNS void LANGUAGE sql VOLATILE AS $$
+  SELECT pg_advisory_xact_lock((p_job_id % 2147483647)::int, (p_run_lease % 2147483647)::int)
+$$;
+
+CREATE FUNCTION awa.attempt_try_lock(p_job_id bigint, p_run_lease bigint)
+RETURNS boolean LANGUAGE sql VOLATILE AS $$
+  SELECT pg_try_advisory_xact_lock((p_job_id % 2147483647)::int, (p_run_lease % 2147483647)::int)
 $$;
 
 -- Finalize attempts. p_items is a JSON array of
@@ -168,26 +175,22 @@ RETURNS TABLE (
 SET plan_cache_mode = force_generic_plan SET jit = off
 AS $$
 DECLARE
-  v_locked bigint[];
+  v_items jsonb := p_items;
 BEGIN
   -- Attempt locks first, sorted, so two finalizers can never wait on each other in a cycle.
+  -- Rescue (p_try) skips busy attempts: only the items it could lock go on.
   IF p_try THEN
-    SELECT coalesce(array_agg(k), '{}') INTO v_locked FROM (
-      SELECT k FROM (
-        SELECT DISTINCT awa.attempt_key((x ->> 'job_id')::bigint, (x ->> 'run_lease')::bigint) AS k
-        FROM jsonb_array_elements(p_items) x
-      ) s ORDER BY k
-    ) o WHERE pg_try_advisory_xact_lock(k);
+    SELECT coalesce(jsonb_agg(o.x), '[]') INTO v_items FROM (
+      SELECT x FROM jsonb_array_elements(p_items) x
+      ORDER BY (x ->> 'job_id')::bigint, (x ->> 'run_lease')::bigint
+    ) o
+    WHERE awa.attempt_try_lock((o.x ->> 'job_id')::bigint, (o.x ->> 'run_lease')::bigint);
   ELSE
-    SELECT coalesce(array_agg(k), '{}') INTO v_locked FROM (
-      SELECT k, pg_advisory_xact_lock(k) FROM (
-        SELECT k FROM (
-          SELECT DISTINCT awa.attempt_key((x ->> 'job_id')::bigint, (x ->> 'run_lease')::bigint)
-            AS k
-          FROM jsonb_array_elements(p_items) x
-        ) d ORDER BY k
-      ) s
-    ) o;
+    PERFORM awa.attempt_lock(k.job_id, k.run_lease) FROM (
+      SELECT DISTINCT x.job_id, x.run_lease
+      FROM jsonb_to_recordset(p_items) AS x(job_id bigint, run_lease bigint)
+      ORDER BY x.job_id, x.run_lease
+    ) k;
   END IF;
 
   -- A fresh statement: closures committed by whoever held a lock before us are visible now.
@@ -196,11 +199,10 @@ BEGIN
   RETURN QUERY
   WITH items AS MATERIALIZED (
     SELECT DISTINCT ON (i.batch_id, i.idx) i.*
-    FROM jsonb_to_recordset(p_items) AS i(
+    FROM jsonb_to_recordset(v_items) AS i(
       claim_slot smallint, batch_id bigint, idx int, job_id bigint, run_lease bigint,
       outcome text, delay_s double precision, error text, result jsonb, progress jsonb
     )
-    WHERE awa.attempt_key(i.job_id, i.run_lease) = ANY (v_locked)
     ORDER BY i.batch_id, i.idx
   ), live AS MATERIALIZED (
     SELECT i.*, b.ready_slot, b.queue AS b_queue, b.priority AS b_priority,
