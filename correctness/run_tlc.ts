@@ -30,6 +30,7 @@ import {
   cfgChecksDeadlock,
   cfgInvariants,
   flattenModule,
+  withInvariants,
 } from "./tla_source.ts";
 import { exportTlaTrace } from "./trace_export.ts";
 import { EXAMPLE_TRACES } from "./trace_examples.ts";
@@ -48,6 +49,8 @@ interface Case {
   cfg: string; // path to .cfg
   expect: Expect;
   note?: string;
+  /** Check only this reachability probe (expected to be violated) instead of the cfg's. */
+  probe?: string;
 }
 
 type Engine = "tlc" | "tla-checker";
@@ -84,6 +87,13 @@ function suite(): Case[] {
       cfg: cfg("AwaSegmentedStorage_BrokenLeaseGuard"),
       expect: violation("StaleNeverApplied"),
     },
+    // anti-vacuity: the good configs reach the situations the invariants are about
+    ...[
+      ["AwaSegmentedStorage", "ProbeLeaseReused"],
+      ["AwaSegmentedStorage", "ProbeSlotReused"],
+      ["AwaSegmentedStorage_Races", "ProbeLateWrite"],
+      ["AwaSegmentedStorage_Races", "ProbeStaleRanking"],
+    ].map(([c, probe]): Case => ({ spec: seg, cfg: cfg(c), expect: violation(probe), probe })),
     { spec: lock, cfg: cfg("AwaStorageLockOrder"), expect: PASS },
     {
       spec: lock,
@@ -133,9 +143,23 @@ function sameOutcome(expected: Expect, actual: Outcome["actual"]): boolean {
 // ---------------------------------------------------------------------------------------
 // Engines
 
+function cfgText(c: Case): string {
+  const text = readFileSync(c.cfg, "utf8");
+  return c.probe ? withInvariants(text, [c.probe]) : text;
+}
+
+function label(c: Case): string {
+  return basename(c.cfg, ".cfg") + (c.probe ? ` [${c.probe}]` : "");
+}
+
 async function runTlc(jar: string, c: Case): Promise<Outcome> {
   const meta = mkdtempSync(join(tmpdir(), "awa-tlc-"));
   const started = performance.now();
+  let cfgPath = c.cfg;
+  if (c.probe) {
+    cfgPath = join(meta, `${basename(c.cfg, ".cfg")}_${c.probe}.cfg`);
+    writeFileSync(cfgPath, cfgText(c));
+  }
   try {
     const out = await new Deno.Command("java", {
       args: [
@@ -149,7 +173,7 @@ async function runTlc(jar: string, c: Case): Promise<Outcome> {
         "-metadir",
         meta,
         "-config",
-        c.cfg,
+        cfgPath,
         c.spec,
       ],
       cwd: dirname(c.spec),
@@ -176,10 +200,10 @@ async function runTlc(jar: string, c: Case): Promise<Outcome> {
 async function runTlaChecker(c: Case): Promise<Outcome> {
   const started = performance.now();
   let source: string;
-  let cfgText: string;
+  let cfgSource: string;
   try {
     const flat = flattenModule(c.spec, [SPECS]);
-    ({ source, cfg: cfgText } = applySubstitutions(flat, readFileSync(c.cfg, "utf8")));
+    ({ source, cfg: cfgSource } = applySubstitutions(flat, cfgText(c)));
   } catch (e) {
     return {
       actual: { kind: "error", message: String(e) },
@@ -187,7 +211,7 @@ async function runTlaChecker(c: Case): Promise<Outcome> {
       seconds: (performance.now() - started) / 1000,
     };
   }
-  const names = cfgInvariants(cfgText);
+  const names = cfgInvariants(cfgSource);
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--quiet", "--allow-read", join(HERE, "tla_checker_child.ts")],
     cwd: dirname(HERE),
@@ -199,10 +223,10 @@ async function runTlaChecker(c: Case): Promise<Outcome> {
   await writer.write(
     new TextEncoder().encode(JSON.stringify({
       source,
-      cfg: cfgText,
+      cfg: cfgSource,
       maxStates: 5_000_000,
       maxDepth: 1_000_000,
-      allowDeadlock: !cfgChecksDeadlock(cfgText),
+      allowDeadlock: !cfgChecksDeadlock(cfgSource),
     })),
   );
   await writer.close();
@@ -337,7 +361,7 @@ async function main(): Promise<number> {
       expect: expectArg === "reject" ? DEADLOCK : ACCEPT,
     }];
   } else {
-    cases = suite().filter((c) => !only || basename(c.cfg).includes(only));
+    cases = suite().filter((c) => !only || label(c).includes(only));
     const stale = staleExamples();
     if (stale.length) {
       console.error(
@@ -364,7 +388,7 @@ async function main(): Promise<number> {
     const o = engine === "tlc" ? await runTlc(jar!, c) : await runTlaChecker(c);
     const ok = sameOutcome(c.expect, o.actual);
     console.log(
-      `  ${ok ? "ok  " : "FAIL"} ${basename(c.cfg, ".cfg")}: ${show(o.actual)} ` +
+      `  ${ok ? "ok  " : "FAIL"} ${label(c)}: ${show(o.actual)} ` +
         `(${o.states ?? "?"} states, ${o.seconds.toFixed(1)} s)`,
     );
     return { c, o, ok };
@@ -383,7 +407,7 @@ async function main(): Promise<number> {
   const rows = outcomes.map(({ c, o, ok }) => [
     engine,
     basename(c.spec, ".tla"),
-    basename(c.cfg, ".cfg"),
+    label(c),
     show(c.expect),
     show(o.actual),
     o.states === null ? "?" : String(o.states),
@@ -398,7 +422,7 @@ async function main(): Promise<number> {
 
   for (const { c, o, ok } of outcomes) {
     if (!ok && o.detail) {
-      console.log(`\n${basename(c.cfg)}: last state of the counterexample:\n${o.detail}`);
+      console.log(`\n${label(c)}: last state of the counterexample:\n${o.detail}`);
     }
   }
   const failed = outcomes.filter((x) => !x.ok).length;

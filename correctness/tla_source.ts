@@ -193,3 +193,15 @@ export function applySubstitutions(source: string, cfg: string): { source: strin
   }
   return { source: src, cfg: cfgLines.join("\n") };
 }
+
+/** The cfg with its INVARIANT(S) sections replaced by `names` (used for probe runs). */
+export function withInvariants(cfg: string, names: string[]): string {
+  const out: string[] = [];
+  let skipping = false;
+  for (const line of cfg.split("\n")) {
+    const first = line.replace(/\\\*.*$/, "").trim().split(/\s+/)[0] ?? "";
+    if (CFG_KEYWORDS.has(first)) skipping = first === "INVARIANT" || first === "INVARIANTS";
+    if (!skipping) out.push(line);
+  }
+  return [...out, "INVARIANTS", ...names.map((n) => `  ${n}`), ""].join("\n");
+}

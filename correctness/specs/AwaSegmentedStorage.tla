@@ -458,4 +458,28 @@ OpenAttemptKeepsBody ==
 RingShape ==
   /\ ((rq.gen >= 1) => (QTarget # rq.cur))
   /\ ((rc.gen >= 1) => (CTarget # rc.cur))
+----------------------------------------------------------------------------
+(* Reachability probes.  Each one is EXPECTED TO BE VIOLATED: the runner    *)
+(* checks a good config against one probe at a time to show that the       *)
+(* config really reaches the situation the invariants are meant to cover.  *)
+
+\* A worker still holds an attempt that rescue closed, while a later claim of the same
+\* job carries the same run_lease (a DLQ retry reset it): only the receipt tells them apart.
+ProbeLeaseReused ==
+  ~(\E w \in Workers : \E a \in held[w] :
+      /\ a.rcpt \in gh.closedEver
+      /\ \E r \in OpenRcpts : rc.bat[r].job = a.job /\ rc.bat[r].lease = a.lease)
+
+\* A stalled producer's row is about to land in a slot that is no longer current.
+ProbeLateWrite == ~(\E p \in pending : p.slot # rq.cur)
+
+\* A slot was pruned and reopened: a newer position sits in an older slot number.
+ProbeSlotReused ==
+  ~(\E p, q \in Pos : p < q /\ rq.row[p].slot # None /\ rq.row[q].slot # None
+                     /\ rq.row[q].slot < rq.row[p].slot)
+
+\* A claim in flight whose ranking picked a slot other than the fresh head's slot.
+ProbeStaleRanking ==
+  ~(\E w \in Workers :
+      \E u \in {UnspentAt(Cursor)} : hint[w] # None /\ u # {} /\ hint[w] # HeadSlot(u))
 =============================================================================
