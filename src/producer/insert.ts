@@ -317,7 +317,11 @@ async function insertBatch(
     await ex.copyIn!(
       q(
         schema,
-        `COPY awa.ready_entries (ready_slot, generation, queue, priority, enqueue_shard, lane_seq,
+        // Straight into the slot's leaf table: every row of the batch belongs to it, and
+        // no row needs tuple routing.
+        `COPY awa.ready_entries_${
+          Number(res.slot)
+        } (ready_slot, generation, queue, priority, enqueue_shard, lane_seq,
           job_id, ${cols}, run_at, created_at) FROM STDIN`,
       ),
       readyLines,
