@@ -227,6 +227,7 @@ export function exportTlaTrace(
     `  Outcomes = {"completed", "cancelled", "failed", "retry", "dlq"}`,
     `  StaleSlotClaim = FALSE`,
     `  LeaseOnlyGuard = FALSE`,
+    `  Faults = TRUE`,
     `  Trace <- TraceEvents`,
     `INIT TraceInit`,
     `NEXT TraceNext`,

@@ -45,6 +45,8 @@ EXTENDS Naturals, FiniteSets
 
 CONSTANTS Jobs, Workers, QSlots, CSlots, MaxSeq, MaxRcpt, MaxAttempts, MaxBatch, Outcomes
 CONSTANTS StaleSlotClaim, LeaseOnlyGuard
+\* Faults = FALSE turns off worker crashes and producer rollbacks (keeps race configs small).
+CONSTANT Faults
 
 VARIABLES
   rq,       \* ring Q: [row   : Pos -> [slot, job]     ready_entries (slot -1 = no row),
@@ -385,12 +387,12 @@ PruneC ==
 NextWith(c, u) ==
   \/ \E j \in Jobs : EnqueueBegin(j)
   \/ EnqueueCommit
-  \/ EnqueueAbort
+  \/ (Faults /\ EnqueueAbort)
   \/ \E w \in Workers : ClaimBegin(w, u)
   \/ \E w \in Workers : ClaimCommit(w, u)
   \/ \E w \in Workers : \E a \in held[w] : \E o \in Outcomes : Finalize(w, a, o)
   \/ \E r \in Rcpts : Rescue(r)
-  \/ \E w \in Workers : Crash(w)
+  \/ (Faults /\ \E w \in Workers : Crash(w))
   \/ \E j \in plain.deferred : Promote(j)
   \/ \E j \in Jobs : CancelReady(j, u)
   \/ \E j \in Jobs : DlqMove(j)
