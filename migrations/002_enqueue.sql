@@ -62,18 +62,13 @@ BEGIN
     END IF;
   END LOOP;
   start := mod(pg_backend_pid(), n)::smallint;
-  FOR i IN 0 .. n - 1 LOOP
-    s := mod(start + i, n)::smallint;
-    k := awa.lane_key(p_queue, p_priority, s, 1);
-    IF pg_try_advisory_xact_lock(k) THEN
-      PERFORM set_config('awa.held_lanes', held || ',' || k || ',', true);
-      RETURN s;
+  -- Round 0 tries every shard once. If every shard is held by an open transaction, poll for
+  -- whichever frees first for a short while; then wait on one, so a genuine deadlock is still
+  -- detected by Postgres.
+  FOR round IN 0 .. 40 LOOP
+    IF round > 0 THEN
+      PERFORM pg_sleep(0.005);
     END IF;
-  END LOOP;
-  -- Every shard is held by an open transaction. Poll for whichever frees first for a short
-  -- while; then wait on one, so a genuine deadlock is still detected by Postgres.
-  FOR attempt IN 1 .. 40 LOOP
-    PERFORM pg_sleep(0.005);
     FOR i IN 0 .. n - 1 LOOP
       s := mod(start + i, n)::smallint;
       k := awa.lane_key(p_queue, p_priority, s, 1);

@@ -105,6 +105,15 @@ RETURNS bigint LANGUAGE sql IMMUTABLE AS $$
   SELECT hashtextextended('awa.ring/' || p_ring, 4)
 $$;
 
+-- Current slot and generation of a ring (the newest ledger row), with the ring's size.
+CREATE FUNCTION awa.ring_cursor(p_ring text)
+RETURNS TABLE (slot smallint, generation bigint, slot_count smallint)
+LANGUAGE sql STABLE AS $$
+  SELECT r.slot, r.generation, c.slot_count
+  FROM awa.ring_rotations r JOIN awa.ring_config c USING (ring)
+  WHERE r.ring = p_ring ORDER BY r.generation DESC LIMIT 1
+$$;
+
 -- True when no row of any table of the ring lives in `p_slot`.
 CREATE FUNCTION awa.ring_slot_empty(p_ring text, p_slot smallint)
 RETURNS boolean LANGUAGE sql STABLE AS $$
@@ -134,9 +143,7 @@ BEGIN
   IF NOT pg_try_advisory_xact_lock(awa.ring_lock_key(p_ring)) THEN
     RETURN 'skipped_busy';
   END IF;
-  SELECT slot, generation INTO v_slot, v_gen FROM awa.ring_rotations
-  WHERE ring = p_ring ORDER BY generation DESC LIMIT 1;
-  SELECT slot_count INTO v_n FROM awa.ring_config WHERE ring = p_ring;
+  SELECT c.slot, c.generation, c.slot_count INTO v_slot, v_gen, v_n FROM awa.ring_cursor(p_ring) c;
   v_next := mod(v_slot + 1, v_n);
   IF NOT awa.ring_slot_empty(p_ring, v_next) THEN
     RETURN 'skipped_busy';
@@ -206,9 +213,7 @@ BEGIN
   IF NOT pg_try_advisory_xact_lock(awa.ring_lock_key(p_ring)) THEN
     RETURN 'skipped_busy';
   END IF;
-  SELECT slot, generation INTO v_slot, v_gen FROM awa.ring_rotations
-  WHERE ring = p_ring ORDER BY generation DESC LIMIT 1;
-  SELECT slot_count INTO v_n FROM awa.ring_config WHERE ring = p_ring;
+  SELECT c.slot, c.generation, c.slot_count INTO v_slot, v_gen, v_n FROM awa.ring_cursor(p_ring) c;
   v_k := least(v_gen + 1, v_n);
   IF v_k < 2 THEN
     RETURN 'nothing';
