@@ -69,6 +69,14 @@ const violation = (invariant: string): Expect => ({ kind: "violation", invariant
 const DEADLOCK: Expect = { kind: "deadlock" };
 const ACCEPT = violation("TraceIncomplete");
 
+/** Configs that take tens of seconds under tla-checker; scheduled first. */
+const HEAVY = [
+  "AwaSegmentedStorage_Races",
+  "AwaSegmentedStorage",
+  "AwaPartitionedQueueRouting",
+  "AwaStorageLockOrder_ThreeTx",
+];
+
 /** The suite. Expected outcomes are stated here, never derived from a run. */
 function suite(): Case[] {
   const seg = spec("AwaSegmentedStorage");
@@ -95,6 +103,7 @@ function suite(): Case[] {
       ["AwaSegmentedStorage_Races", "ProbeStaleRanking"],
     ].map(([c, probe]): Case => ({ spec: seg, cfg: cfg(c), expect: violation(probe), probe })),
     { spec: lock, cfg: cfg("AwaStorageLockOrder"), expect: PASS },
+    { spec: lock, cfg: cfg("AwaStorageLockOrder_ThreeTx"), expect: PASS },
     {
       spec: lock,
       cfg: cfg("AwaStorageLockOrder_UnsortedAttemptLocks"),
@@ -384,15 +393,20 @@ async function main(): Promise<number> {
 
   const started = performance.now();
   // TLC parallelises itself; tla-checker is single-threaded, so run configs side by side.
-  const outcomes = await pool(cases, engine === "tlc" ? 1 : jobs, async (c) => {
+  // Start the slowest configs first so parallel lanes finish together; report in suite order.
+  const heavy = (c: Case) => (!c.probe && HEAVY.includes(basename(c.cfg, ".cfg")) ? 0 : 1);
+  const order = cases.map((_, i) => i).sort((a, b) => heavy(cases[a]) - heavy(cases[b]));
+  const scheduled = await pool(order, engine === "tlc" ? 1 : jobs, async (i) => {
+    const c = cases[i];
     const o = engine === "tlc" ? await runTlc(jar!, c) : await runTlaChecker(c);
     const ok = sameOutcome(c.expect, o.actual);
     console.log(
       `  ${ok ? "ok  " : "FAIL"} ${label(c)}: ${show(o.actual)} ` +
         `(${o.states ?? "?"} states, ${o.seconds.toFixed(1)} s)`,
     );
-    return { c, o, ok };
+    return { i, c, o, ok };
   });
+  const outcomes = scheduled.sort((a, b) => a.i - b.i);
 
   const header = [
     "engine",

@@ -37,6 +37,9 @@
 EXTENDS Naturals, Sequences, FiniteSets
 
 CONSTANTS TxIds, SortLanes, SortAttemptLocks
+\* AllPlans = FALSE keeps one plan per path that writes unique claims, lanes or attempts
+\* (for the three-transaction config, which is otherwise too large for tla-checker).
+CONSTANT AllPlans
 
 VARIABLES
   plan,    \* tx -> sequence of steps [r, m, k]; <<>> when idle
@@ -99,8 +102,12 @@ PruneCPlan == << St(<<"ring", "C">>, "X", "tryend"), W(<<"crs", 0>>, "X"), W(CP(
                  St(CP(0), "X", "timeout") >>
 
 Plans ==
-  EnqPlans \cup FinPlans \cup {ClaimPlan(1), ClaimPlan(2)}
-  \cup {RescuePlan, PromotePlan, DlqRetryPlan, CancelPlan, RotateQPlan, PruneQPlan, PruneCPlan}
+  IF AllPlans
+    THEN EnqPlans \cup FinPlans \cup {ClaimPlan(1), ClaimPlan(2)}
+         \cup {RescuePlan, PromotePlan, DlqRetryPlan, CancelPlan, RotateQPlan, PruneQPlan,
+              PruneCPlan}
+    ELSE {EnqOne(1), ClaimPlan(1), RescuePlan, PromotePlan, CancelPlan, PruneQPlan}
+         \cup FinPlans
 
 ----------------------------------------------------------------------------
 Idle(t) == plan[t] = <<>>
