@@ -159,7 +159,7 @@ class Maintain extends Step {
   }
   async exec(d: Driver) {
     await d.rotate(this.ring);
-    await d.checkDb();
+    await d.checkDb(true);
     await d.prune(this.ring);
   }
   toString() {

@@ -27,6 +27,11 @@ export function modelProperty(
     await resetSchema(sql, cfg.schema);
     const d = new Driver(sql, cfg);
     await fc.asyncModelRun(() => ({ model: d.model, real: d }), cmds);
+    try {
+      await d.checkDb(true);
+    } catch (e) {
+      d.fail(e);
+    }
     if (onRun) await onRun(d);
   });
 }

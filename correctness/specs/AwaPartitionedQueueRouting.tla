@@ -92,8 +92,8 @@ SameKeySameLane ==
 \* Positions are unique per (partition, shard).
 UniqueLanePositions ==
   \A i, k \in 1..Len(records) :
-    ((i # k /\ records[i].partition = records[k].partition
-            /\ records[i].shard = records[k].shard)
+    ((i # k /\ records[i].partition = records[k].partition /\
+      records[i].shard = records[k].shard)
        => (records[i].seq # records[k].seq))
 
 \* Every partition reaches every enqueue shard (domain separation).  A property of

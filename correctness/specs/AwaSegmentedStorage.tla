@@ -254,8 +254,8 @@ Close(r, d) ==
 GuardMatches(a) ==
   IF LeaseOnlyGuard
     THEN {r \in Rcpts : Open(r) /\ rc.bat[r].job = a.job /\ rc.bat[r].lease = a.lease}
-    ELSE {r \in Rcpts : r = a.rcpt /\ Open(r) /\ rc.bat[r].job = a.job
-                        /\ rc.bat[r].lease = a.lease}
+    ELSE {r \in Rcpts : r = a.rcpt /\ Open(r) /\ rc.bat[r].job = a.job /\
+                        rc.bat[r].lease = a.lease}
 
 Finalize(w, a, o) ==
   /\ a \in held[w]
@@ -267,8 +267,8 @@ Finalize(w, a, o) ==
          ELSE \E r \in m :
               /\ Close(r, Dest(o, a.job))
               /\ gh' = [gh EXCEPT !.closedEver = @ \cup {r},
-                                  !.staleApplied = (@ \/ a.rcpt \in gh.closedEver
-                                                      \/ r # a.rcpt)]
+                                  !.staleApplied = (@ \/ a.rcpt \in gh.closedEver \/
+                                                    r # a.rcpt)]
               /\ UNCHANGED <<jl, ctr, pending, hint>>
 
 \* Rescue (stale heartbeat or deadline).  Time is abstracted away, so any open attempt
@@ -477,8 +477,8 @@ ProbeLateWrite == ~(\E p \in pending : p.slot # rq.cur)
 
 \* A slot was pruned and reopened: a newer position sits in an older slot number.
 ProbeSlotReused ==
-  ~(\E p, q \in Pos : p < q /\ rq.row[p].slot # None /\ rq.row[q].slot # None
-                     /\ rq.row[q].slot < rq.row[p].slot)
+  ~(\E p, q \in Pos : p < q /\ rq.row[p].slot # None /\ rq.row[q].slot # None /\
+                     rq.row[q].slot < rq.row[p].slot)
 
 \* A claim in flight whose ranking picked a slot other than the fresh head's slot.
 ProbeStaleRanking ==
