@@ -576,20 +576,30 @@ export function renderSvg(r: RunResult): string {
   const soak = (s: SystemResult) => s.scenarios.soak;
   const idle = (s: SystemResult) => s.scenarios.idle_tx;
   const c = r.config as Record<string, unknown>;
-  const pw = W / 2, ph = (H - 70) / 2;
+  const perRow = 3;
+  const legendRows = Math.max(1, Math.ceil(ran.length / perRow));
+  const top = 46 + legendRows * 18;
+  const pw = W / 2, ph = (H - top - 10) / 2;
   const body = [
     panel(
       0,
-      60,
+      top,
       pw,
       ph,
       `Soak (${c.soakRate}/s offered): jobs completed per second`,
       series(soak, (p) => p.jobs_per_s),
     ),
-    panel(pw, 60, pw, ph, "Soak: n_dead_tup over the system's tables", series(soak, (p) => p.dead)),
+    panel(
+      pw,
+      top,
+      pw,
+      ph,
+      "Soak: n_dead_tup over the system's tables",
+      series(soak, (p) => p.dead),
+    ),
     panel(
       0,
-      60 + ph,
+      top + ph,
       pw,
       ph,
       `Idle-in-transaction soak (${c.idleRate}/s): jobs per second`,
@@ -597,7 +607,7 @@ export function renderSvg(r: RunResult): string {
     ),
     panel(
       pw,
-      60 + ph,
+      top + ph,
       pw,
       ph,
       "Idle-in-transaction: n_dead_tup (horizon pinned)",
@@ -605,11 +615,12 @@ export function renderSvg(r: RunResult): string {
     ),
   ];
   const legend = ran.map((s, i) => {
-    const lx = 20 + i * 210;
+    const lx = 20 + (i % perRow) * 360;
+    const ly = 36 + Math.floor(i / perRow) * 18;
     const peak = s.scenarios.soak?.peak_dead;
-    return `<rect x="${lx}" y="36" width="14" height="4" fill="${COLORS[s.id]}"/>` +
-      `<text x="${lx + 20}" y="42" font-size="12">${esc(s.label)}${
-        peak != null ? ` (soak peak ${fmt(peak)})` : ""
+    return `<rect x="${lx}" y="${ly}" width="14" height="4" fill="${COLORS[s.id]}"/>` +
+      `<text x="${lx + 20}" y="${ly + 6}" font-size="12">${esc(s.label)}${
+        peak != null ? ` (soak peak n_dead_tup ${fmt(peak)})` : ""
       }</text>`;
   });
   return `<?xml version="1.0" encoding="UTF-8"?>
