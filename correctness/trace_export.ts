@@ -24,6 +24,7 @@ export type FinalizeOutcome = "completed" | "cancelled" | "failed" | "retry" | "
  * The abstract events of `AwaSegmentedStorage`. One event per committed transaction.
  *
  * - `enqueue`: an immediate insert of a new job committed (`awa.insert_job`).
+ * - `schedule`: an insert with a future `run_at` committed (the job went to deferred_jobs).
  * - `claim`: one claim transaction by `worker` took these rows, in lane order, each with
  *   the receipt it opened (`awa.claim_batch`). The batch size is the number of rows.
  * - `finalize`: a worker flushed one outcome for the attempt `receipt`
@@ -39,6 +40,7 @@ export type FinalizeOutcome = "completed" | "cancelled" | "failed" | "retry" | "
  */
 export type TraceEvent =
   | { kind: "enqueue"; job: JobId }
+  | { kind: "schedule"; job: JobId }
   | { kind: "claim"; worker: string; jobs: { job: JobId; receipt: ReceiptId }[] }
   | {
     kind: "finalize";
@@ -150,6 +152,7 @@ export function exportTlaTrace(
         appends++;
         jobs.add(jobName(ev.job));
         return record({ a: ev.kind, j: jobName(ev.job) });
+      case "schedule":
       case "cancelReady":
       case "dlqMove":
       case "dlqPurge":

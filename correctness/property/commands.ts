@@ -221,6 +221,7 @@ export function commandArb(profile: Profile, maxCommands: number) {
     fc.constant(new Enqueue()),
     fc.integer({ min: 1, max: 3 }).map((n) => new EnqueueMany(n)),
     fc.tuple(w, fc.integer({ min: 1, max: 3 })).map(([a, b]) => new Claim(a, b)),
+    fc.tuple(w, fc.integer({ min: 1, max: 3 })).map(([a, b]) => new Claim(a, b)),
     fc.tuple(w, idx, outcome).map(([a, b, c]) => new Finalize(a, b, c)),
     fc.tuple(w, idx, outcome).map(([a, b, c]) => new Finalize(a, b, c)),
     w.map((a) => new Crash(a)),

@@ -169,6 +169,14 @@ EnqueueAtomic(j) ==
   /\ gh' = [gh EXCEPT !.committed = @ \cup {j}]
   /\ UNCHANGED <<rc, plain, jl, pending, hint, held>>
 
+\* An insert with a future run_at: the job goes to deferred_jobs and takes no lane lock.
+EnqueueDeferred(j) ==
+  /\ j \notin gh.committed /\ j \notin gh.retired
+  /\ \A p \in pending : p.job # j
+  /\ plain' = [plain EXCEPT !.deferred = @ \cup {j}]
+  /\ gh' = [gh EXCEPT !.committed = @ \cup {j}]
+  /\ UNCHANGED <<rq, rc, jl, ctr, pending, hint, held>>
+
 ----------------------------------------------------------------------------
 (* Claim (3.2).  u is the set of unspent positions in the current state.  *)
 
@@ -386,6 +394,7 @@ PruneC ==
 ----------------------------------------------------------------------------
 NextWith(c, u) ==
   \/ \E j \in Jobs : EnqueueBegin(j)
+  \/ \E j \in Jobs : EnqueueDeferred(j)
   \/ EnqueueCommit
   \/ (Faults /\ EnqueueAbort)
   \/ \E w \in Workers : ClaimBegin(w, u)

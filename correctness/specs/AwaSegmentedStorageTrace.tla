@@ -14,7 +14,8 @@
 (*     the spec: REJECTED.                                                 *)
 (*                                                                         *)
 (* Every event is a record with all of these fields (unused ones default): *)
-(*   a      action: "enqueue" "claim" "finalize" "rescue" "promote"        *)
+(*   a      action: "enqueue" "schedule" "claim" "finalize" "rescue"      *)
+(*          "promote"                                                      *)
 (*          "cancelReady" "dlqMove" "dlqRetry" "dlqPurge" "rotate" "prune" *)
 (*          "crash"                                                        *)
 (*   j      job id (string)                  w     worker id (string)      *)
@@ -51,6 +52,7 @@ ClaimMatches(ev, u) ==
 
 TraceStep(ev, c, u) ==
   \/ (ev.a = "enqueue" /\ EnqueueAtomic(ev.j))
+  \/ (ev.a = "schedule" /\ EnqueueDeferred(ev.j))
   \/ (ev.a = "claim" /\ ClaimMatches(ev, u) /\ ClaimAtomic(ev.w, u, Len(ev.jobs)))
   \/ (/\ ev.a = "finalize"
       /\ \E a \in HeldWith(ev) :
