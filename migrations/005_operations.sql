@@ -29,6 +29,7 @@ DECLARE
   v_slot smallint;
   v_gen bigint;
   v_state text;
+  v_idx int;
 BEGIN
   DELETE FROM awa.deferred_jobs WHERE job_id = p_job_id RETURNING * INTO v_def;
   IF FOUND THEN
@@ -92,9 +93,16 @@ BEGIN
     END IF;
   END IF;
 
+  -- The receipt index is the row's place in the batch, not its lane offset: lane positions
+  -- have gaps (one block per producer transaction).
+  SELECT array_position(b.lane_seqs, v_loc.lane_seq) - 1 INTO v_idx FROM awa.claim_batches b
+  WHERE b.claim_slot = v_loc.claim_slot AND b.batch_id = v_loc.batch_id;
+  IF v_idx IS NULL THEN
+    RETURN NULL;
+  END IF;
   SELECT f.state INTO v_state FROM awa.finalize_attempts(jsonb_build_array(jsonb_build_object(
     'claim_slot', v_loc.claim_slot, 'batch_id', v_loc.batch_id,
-    'idx', v_loc.lane_seq - v_loc.first_lane_seq, 'job_id', p_job_id,
+    'idx', v_idx, 'job_id', p_job_id,
     'run_lease', v_loc.run_lease + 1, 'outcome', 'cancel', 'error', p_reason
   ))) f;
   RETURN v_state;
