@@ -102,6 +102,12 @@ function suite(): Case[] {
       ["AwaSegmentedStorage_Races", "ProbeLateWrite"],
       ["AwaSegmentedStorage_Races", "ProbeStaleRanking"],
     ].map(([c, probe]): Case => ({ spec: seg, cfg: cfg(c), expect: violation(probe), probe })),
+    { spec: spec("AwaShardedPrune"), cfg: cfg("AwaShardedPrune"), expect: PASS },
+    {
+      spec: spec("AwaShardedPrune"),
+      cfg: cfg("AwaShardedPrune_Broken"),
+      expect: violation("NoPendingReadyDropped"),
+    },
     { spec: lock, cfg: cfg("AwaStorageLockOrder"), expect: PASS },
     { spec: lock, cfg: cfg("AwaStorageLockOrder_ThreeTx"), expect: PASS },
     {
