@@ -71,7 +71,11 @@ Deno.test({
       console.log(`property_model: ${numRuns} runs, ${steps} engine steps checked`);
       console.log(`coverage: ${JSON.stringify(Object.fromEntries([...seen].sort()))}`);
       // Anti-vacuity: the runs reached the situations the invariants are about.
-      for (const k of COVERAGE) assert.ok(seen.has(k), `no run reached: ${k}`);
+      // Checked for the default seed; with FC_SEED/FC_RUNS overrides a miss is only reported.
+      const missed = COVERAGE.filter((k) => !seen.has(k));
+      if (Deno.env.get("FC_SEED") || Deno.env.get("FC_RUNS")) {
+        if (missed.length) console.warn(`coverage: no run reached ${missed.join(", ")}`);
+      } else assert.deepEqual(missed, [], "runs did not reach these situations");
       // Ring tables are insert + truncate only: no updates or deletes in any run.
       await sql.end();
       const check = db.connect({ max: 1 });

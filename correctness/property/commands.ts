@@ -11,7 +11,7 @@
  */
 import fc from "fast-check";
 import { type Driver, WORKERS } from "./engine.ts";
-import type { RefModel, WorkerOutcome } from "./model.ts";
+import type { Family, RefModel, WorkerOutcome } from "./model.ts";
 
 type Cmd = fc.AsyncCommand<RefModel, Driver, boolean>;
 
@@ -168,14 +168,14 @@ class Maintain extends Step {
 }
 
 class AdminCancel extends Step {
-  constructor(readonly i: number, readonly onlyReady: boolean) {
+  constructor(readonly i: number, readonly target: Family | "any") {
     super();
   }
   exec(d: Driver) {
-    return d.adminCancel(this.i, this.onlyReady);
+    return d.adminCancel(this.i, this.target);
   }
   toString() {
-    return `cancel_job(#${this.i}${this.onlyReady ? ", ready" : ""})`;
+    return `cancel_job(#${this.i}, ${this.target})`;
   }
 }
 
@@ -231,7 +231,8 @@ export function commandArb(profile: Profile, maxCommands: number) {
     ring.map((r) => new Prune(r)),
     ring.map((r) => new Maintain(r)),
     ring.map((r) => new Maintain(r)),
-    fc.tuple(idx, fc.boolean()).map(([i, r]) => new AdminCancel(i, profile === "trace" || r)),
+    fc.tuple(idx, fc.constantFrom<Family | "any">("any", "ready", "running", "deferred", "held"))
+      .map(([i, t]) => new AdminCancel(i, profile === "trace" ? "ready" : t)),
     idx.map((i) => new DlqRetry(i)),
     idx.map((i) => new Purge(i)),
   ];

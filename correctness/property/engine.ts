@@ -413,11 +413,11 @@ export class Driver {
     return pool.length ? pool[i % pool.length] : undefined;
   }
 
-  /** Admin cancel (`awa.cancel_job`) of live job `i`. */
-  async adminCancel(i: number, onlyReady = false): Promise<void> {
-    const pool = onlyReady
-      ? this.model.liveJobs().filter((j) => this.model.familyOf(j) === "ready")
-      : this.model.liveJobs();
+  /** Admin cancel (`awa.cancel_job`) of live job `i`, among those in family `target`. */
+  async adminCancel(i: number, target: Family | "any" = "any"): Promise<void> {
+    const live = this.model.liveJobs();
+    const inTarget = live.filter((j) => this.model.familyOf(j) === target);
+    const pool = target === "any" ? live : target === "ready" || inTarget.length ? inTarget : live;
     const job = this.pick(pool, i);
     if (job === undefined) return;
     const fam = this.model.familyOf(job);
