@@ -25,7 +25,7 @@ abstract class Step implements Cmd {
       await this.exec(d);
       await d.checkDb();
     } catch (e) {
-      d.fail(e);
+      d.fail(e, this.toString());
     }
   }
   abstract toString(): string;

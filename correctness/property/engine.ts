@@ -170,9 +170,10 @@ export class Driver {
   }
 
   /** Wrap a model violation with the recorded steps and trace, so shrinking prints them. */
-  fail(err: unknown): never {
+  fail(err: unknown, during?: string): never {
     const msg = err instanceof Error ? err.message : String(err);
-    throw new Error(`${msg}\n${this.rec.format()}`, { cause: err });
+    const at = during ? `\nfailing command: ${during} (steps it logged are listed last)` : "";
+    throw new Error(`${msg}${at}\n${this.rec.format()}`, { cause: err });
   }
 
   private async newRows(): Promise<AppendedRow[]> {
