@@ -45,6 +45,7 @@ DECLARE
   start smallint;
   s smallint;
   k bigint;
+  prev_timeout text;
 BEGIN
   IF n <= 1 THEN
     PERFORM pg_advisory_xact_lock(awa.lane_key(p_queue, p_priority, 0::smallint, 1));
@@ -62,13 +63,7 @@ BEGIN
     END IF;
   END LOOP;
   start := mod(pg_backend_pid(), n)::smallint;
-  -- Round 0 tries every shard once. If every shard is held by an open transaction, poll for
-  -- whichever frees first for a short while; then wait on one, so a genuine deadlock is still
-  -- detected by Postgres.
-  FOR round IN 0 .. 40 LOOP
-    IF round > 0 THEN
-      PERFORM pg_sleep(0.005);
-    END IF;
+  FOR round IN 0 .. 20 LOOP
     FOR i IN 0 .. n - 1 LOOP
       s := mod(start + i, n)::smallint;
       k := awa.lane_key(p_queue, p_priority, s, 1);
@@ -77,7 +72,23 @@ BEGIN
         RETURN s;
       END IF;
     END LOOP;
+    -- Every shard is held by an open transaction. Queue on one shard for a few ms (the lock
+    -- queue wakes us the moment it is released), then look at all of them again, rotating
+    -- which shard we queue on so one long transaction cannot hold us.
+    s := mod(start + round, n)::smallint;
+    k := awa.lane_key(p_queue, p_priority, s, 1);
+    prev_timeout := current_setting('lock_timeout');
+    PERFORM set_config('lock_timeout', '20ms', true);
+    BEGIN
+      PERFORM pg_advisory_xact_lock(k);
+      PERFORM set_config('lock_timeout', prev_timeout, true);
+      PERFORM set_config('awa.held_lanes', held || ',' || k || ',', true);
+      RETURN s;
+    EXCEPTION WHEN lock_not_available THEN
+      PERFORM set_config('lock_timeout', prev_timeout, true);
+    END;
   END LOOP;
+  -- Still nothing after ~400 ms: wait without a timeout, so Postgres can detect a deadlock.
   k := awa.lane_key(p_queue, p_priority, start, 1);
   PERFORM pg_advisory_xact_lock(k);
   PERFORM set_config('awa.held_lanes', held || ',' || k || ',', true);

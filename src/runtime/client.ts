@@ -48,6 +48,10 @@ export interface ClientStats {
   running: number;
   claims: number;
   claimed: number;
+  /** Milliseconds spent waiting on claim round trips, summed over queues. */
+  claimMs: number;
+  /** Slowest single claim round trip, in ms. */
+  claimMsMax: number;
   flushes: number;
   staleCompletions: number;
   maintenance: MaintenanceStats | null;
@@ -216,6 +220,8 @@ export class Client {
       running: this.#dispatchers.reduce((n, d) => n + d.running, 0),
       claims: this.#dispatchers.reduce((n, d) => n + d.claims, 0),
       claimed: this.#dispatchers.reduce((n, d) => n + d.claimed, 0),
+      claimMs: this.#dispatchers.reduce((n, d) => n + d.claimMsTotal, 0),
+      claimMsMax: this.#dispatchers.reduce((n, d) => Math.max(n, d.claimMsMax), 0),
       flushes: this.#core.completer?.flushCount ?? 0,
       staleCompletions: this.#core.completer?.staleCount ?? 0,
       maintenance: this.#maintenance ? { ...this.#maintenance.stats } : null,

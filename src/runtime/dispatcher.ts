@@ -74,6 +74,9 @@ export class QueueDispatcher {
   /** Claims sent / jobs claimed, for stats. */
   claims = 0;
   claimed = 0;
+  /** Time spent in claim round trips (ms), total and worst. */
+  claimMsTotal = 0;
+  claimMsMax = 0;
 
   constructor(core: RuntimeCore, queue: string, config: ResolvedQueueConfig) {
     this.#core = core;
@@ -153,6 +156,7 @@ export class QueueDispatcher {
       let rows: ClaimedRow[];
       try {
         this.claims++;
+        const t0 = performance.now();
         rows = await claimBatch(
           core.sql,
           core.schema,
@@ -162,6 +166,9 @@ export class QueueDispatcher {
           this.config.priorityAgingMs / 1000,
           core.instanceId,
         );
+        const ms = performance.now() - t0;
+        this.claimMsTotal += ms;
+        if (ms > this.claimMsMax) this.claimMsMax = ms;
       } catch (err) {
         if (this.#stopping) break;
         core.emitError(err, `claim ${this.queue}`);

@@ -76,17 +76,24 @@ export async function rotateRing(core: RuntimeCore, ring: "queue" | "claim"): Pr
 }
 
 /**
- * Prune the oldest slot of one ring by TRUNCATE when its gates pass; a prune blocked by its
- * short lock timeout is retried a few times within the tick.
+ * Prune the oldest slot of one ring by TRUNCATE when its gates pass. While prune waits for its
+ * ACCESS EXCLUSIVE lock, every claim (which reads all slots) queues behind it, so each wait is
+ * capped at `lockTimeout` and a blocked prune is retried a few times after a short pause
+ * rather than waiting longer.
  */
 export async function pruneRing(
   core: RuntimeCore,
   ring: "queue" | "claim",
   retries = 3,
+  lockTimeout = "2ms",
 ): Promise<string> {
   let outcome = "blocked";
   for (let i = 0; i <= retries && outcome === "blocked"; i++) {
-    const [{ r }] = await core.sql.unsafe(q(core.schema, "SELECT awa.prune_ring($1) AS r"), [ring]);
+    if (i > 0) await new Promise((r) => setTimeout(r, 5 + Math.random() * 20));
+    const [{ r }] = await core.sql.unsafe(q(core.schema, "SELECT awa.prune_ring($1, $2) AS r"), [
+      ring,
+      lockTimeout,
+    ]);
     outcome = r;
   }
   return outcome;
