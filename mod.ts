@@ -23,6 +23,7 @@ export {
   ValidationError,
 } from "./src/errors.ts";
 export { type Db, fromPg, type PgExecutor, type PgQueryable } from "./src/executor.ts";
+export { noDelaySocket, type SocketTarget, withNoDelay } from "./src/socket.ts";
 export {
   canonicalJson,
   DEFAULT_UNIQUE_STATES,

@@ -7,7 +7,7 @@
  */
 import postgres from "postgres";
 import process from "node:process";
-import { Client, defineJob, insertMany, migrate, TerminalError } from "../mod.ts";
+import { Client, defineJob, insertMany, migrate, TerminalError, withNoDelay } from "../mod.ts";
 import { startEmbeddedPostgres } from "./embedded_postgres.ts";
 
 const jobsFlag = process.argv.indexOf("--jobs");
@@ -24,7 +24,7 @@ console.log(
   server ? `PostgreSQL: embedded server on port ${server.port}` : "PostgreSQL: DATABASE_URL",
 );
 
-const sql = postgres(url, { max: 12, onnotice: () => {} });
+const sql = postgres(url, withNoDelay({ max: 12, onnotice: () => {} }));
 const schema = `awa_demo_${Date.now()}`;
 await migrate(sql, { schema });
 console.log(`schema ${schema} migrated`);

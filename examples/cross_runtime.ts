@@ -8,7 +8,15 @@
  */
 import postgres from "postgres";
 import process from "node:process";
-import { Client, defineJob, insert, insertMany, migrate, TerminalError } from "../mod.ts";
+import {
+  Client,
+  defineJob,
+  insert,
+  insertMany,
+  migrate,
+  TerminalError,
+  withNoDelay,
+} from "../mod.ts";
 
 const url = process.env.DATABASE_URL;
 if (!url) {
@@ -21,7 +29,7 @@ const runtime = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined"
   ? "bun"
   : "node";
 const schema = `awa_xrt_${runtime}_${process.pid}`;
-const sql = postgres(url, { max: 5, onnotice: () => {} });
+const sql = postgres(url, withNoDelay({ max: 5, onnotice: () => {} }));
 await migrate(sql, { schema });
 
 const greet = defineJob<{ name: string }>("greet", { queue: "xrt", maxAttempts: 2 });

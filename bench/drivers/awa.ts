@@ -2,7 +2,7 @@
  * Awa driver: the public API only (mod.ts), Deno + postgres.js, as a user would write it.
  */
 import postgres from "postgres";
-import { Client, defineJob, insert, insertMany, migrate } from "../../mod.ts";
+import { Client, defineJob, insert, insertMany, migrate, withNoDelay } from "../../mod.ts";
 import { type Driver, type Handle, type JobArgs, serve } from "../lib/harness.mjs";
 import { npmVersion } from "../lib/versions.ts";
 
@@ -43,7 +43,8 @@ async function gitCommit(): Promise<string> {
 
 const driver: Driver = {
   async init(cfg) {
-    sql = postgres(cfg.url, { max: cfg.poolMax, onnotice: () => {} });
+    // TCP_NODELAY, as the README recommends (node-postgres, which the peers use, sets it too).
+    sql = postgres(cfg.url, withNoDelay({ max: cfg.poolMax, onnotice: () => {} }));
     await install();
     return {
       version: `awa ${engineVersion()} @ ${await gitCommit()} (postgres.js ${
@@ -54,6 +55,7 @@ const driver: Driver = {
         migrate: { schema: SCHEMA },
         client: "new Client(sql, { queues: { bench: { maxWorkers: W } } })",
         insert: "insert() per single job; insertMany() (COPY) per batch",
+        socket: "withNoDelay() (TCP_NODELAY), as the README recommends",
         pool_max: cfg.poolMax,
       },
       schemas: [SCHEMA],

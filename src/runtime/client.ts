@@ -9,6 +9,7 @@ import process from "node:process";
 import { ClientStateError, ValidationError } from "../errors.ts";
 import { checkQueue, type JobDefinition } from "../job.ts";
 import { checkSchema, q } from "../schema.ts";
+import { withNoDelay } from "../socket.ts";
 import { Completer } from "./completer.ts";
 import { RuntimeCore } from "./core.ts";
 import {
@@ -156,7 +157,7 @@ export class Client {
     this.#timings = resolveTimings(options.timings);
     let sql: Sql;
     if (typeof db === "string") {
-      sql = postgres(db, { max: options.poolSize ?? 10, onnotice: () => {} });
+      sql = postgres(db, withNoDelay({ max: options.poolSize ?? 10, onnotice: () => {} }));
       this.#ownsSql = true;
     } else if (typeof db === "function" && typeof (db as Sql).reserve === "function") {
       sql = db;

@@ -5,7 +5,7 @@
  */
 import postgres from "postgres";
 import process from "node:process";
-import { migrate } from "../../mod.ts";
+import { migrate, withNoDelay } from "../../mod.ts";
 import { startEmbeddedPostgres } from "../../dev/embedded_postgres.ts";
 
 export type Sql = postgres.Sql;
@@ -46,7 +46,7 @@ export async function testDatabase(name: string): Promise<TestDatabase> {
   const url = withDatabase(serverUrl, db);
   const pools: Sql[] = [];
   const connect: TestDatabase["connect"] = (options = {}) => {
-    const s = postgres(url, { max: 10, onnotice: () => {}, ...options });
+    const s = postgres(url, withNoDelay({ max: 10, onnotice: () => {}, ...options }));
     pools.push(s);
     return s;
   };
