@@ -17,6 +17,7 @@ interface Pending {
 export class Completer {
   #queue: Pending[] = [];
   #inFlight = 0;
+  #pumpQueued = false;
   #sql: Sql;
   #schema: string;
   #maxBatch: number;
@@ -36,7 +37,7 @@ export class Completer {
     this.#sql = sql;
     this.#schema = schema;
     this.#maxBatch = opts.maxBatch ?? 512;
-    this.#maxConcurrent = opts.maxConcurrent ?? 2;
+    this.#maxConcurrent = opts.maxConcurrent ?? 1;
     this.#dlqDefault = opts.dlqDefault ?? false;
   }
 
@@ -44,7 +45,15 @@ export class Completer {
   submit(item: FinalizeItem): Promise<FinalizedRow | null> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ item, resolve, reject });
-      this.#pump();
+      // Pump after the current microtasks: handlers that finish in the same tick (a claimed
+      // batch of fast jobs) then share one flush instead of the first going out alone.
+      if (!this.#pumpQueued) {
+        this.#pumpQueued = true;
+        queueMicrotask(() => {
+          this.#pumpQueued = false;
+          this.#pump();
+        });
+      }
     });
   }
 
