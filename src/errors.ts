@@ -9,8 +9,6 @@ export type AwaErrorCode =
   | "VALIDATION"
   | "UNIQUE_CONFLICT"
   | "SCHEMA_TOO_NEW"
-  | "SCHEMA_MISSING"
-  | "MIGRATION_FAILED"
   | "CLIENT_STATE"
   | "TIMEOUT"
   | "TERMINAL";

@@ -7,10 +7,6 @@ import type { JobContext, Outcome, Progress } from "./types.ts";
 
 const MAX_PROGRESS_BYTES = 64 * 1024;
 
-function outcome(type: Outcome["type"], extra: { delayMs?: number; reason?: string }): Outcome {
-  return Object.freeze({ type, ...extra }) as unknown as Outcome;
-}
-
 const outcomes = new WeakSet<object>();
 
 /** True when a handler's return value is an outcome built by the context. */
@@ -41,7 +37,7 @@ export function createContext(
   flush: () => Promise<boolean>,
 ): JobContext {
   const make = (type: Outcome["type"], extra: { delayMs?: number; reason?: string }) => {
-    const o = outcome(type, extra);
+    const o = Object.freeze({ type, ...extra }) as unknown as Outcome;
     outcomes.add(o);
     return o;
   };
