@@ -204,13 +204,22 @@ BEGIN
       outcome text, delay_s double precision, error text, result jsonb, progress jsonb
     )
     ORDER BY i.batch_id, i.idx
+  ), receipts AS MATERIALIZED (
+    -- Each batch's arrays are unnested once: subscripting them per item would detoast the
+    -- whole (TOASTed, kilobytes-long) arrays once per item.
+    SELECT b.claim_slot, b.batch_id, b.ready_slot, b.queue, b.priority, b.enqueue_shard,
+      b.claimed_at, u.job_id, u.run_lease, u.lane_seq, u.attempt, (u.n - 1)::int AS idx
+    FROM (SELECT DISTINCT i.claim_slot, i.batch_id FROM items i) k
+    JOIN awa.claim_batches b ON b.claim_slot = k.claim_slot AND b.batch_id = k.batch_id
+    CROSS JOIN LATERAL unnest(b.job_ids, b.run_leases, b.lane_seqs, b.attempts)
+      WITH ORDINALITY AS u(job_id, run_lease, lane_seq, attempt, n)
   ), live AS MATERIALIZED (
     SELECT i.*, b.ready_slot, b.queue AS b_queue, b.priority AS b_priority,
-      b.enqueue_shard, b.lane_seqs[i.idx + 1] AS lane_seq, b.attempts[i.idx + 1] AS b_attempt,
+      b.enqueue_shard, b.lane_seq, b.attempt AS b_attempt,
       b.claimed_at, i.batch_id * 65536 + i.idx AS receipt
     FROM items i
-    JOIN awa.claim_batches b ON b.claim_slot = i.claim_slot AND b.batch_id = i.batch_id
-    WHERE b.job_ids[i.idx + 1] = i.job_id AND b.run_leases[i.idx + 1] = i.run_lease
+    JOIN receipts b ON b.claim_slot = i.claim_slot AND b.batch_id = i.batch_id AND b.idx = i.idx
+    WHERE b.job_id = i.job_id AND b.run_lease = i.run_lease
       AND NOT EXISTS (
         SELECT 1 FROM awa.claim_closures c
         WHERE c.claim_slot = i.claim_slot AND c.receipt_ranges @> (i.batch_id * 65536 + i.idx)

@@ -8,6 +8,8 @@ import { npmVersion } from "../lib/versions.ts";
 
 const SCHEMA = "awa";
 const QUEUE = "bench";
+/** Jobs claimed ahead of free workers: matches graphile-worker's localQueue.size in this suite. */
+const PREFETCH = 500;
 
 let sql: postgres.Sql;
 const noop = defineJob<JobArgs>("bench_noop", { queue: QUEUE });
@@ -53,7 +55,8 @@ const driver: Driver = {
       runtime: `deno ${Deno.version.deno}`,
       settings: {
         migrate: { schema: SCHEMA },
-        client: "new Client(sql, { queues: { bench: { maxWorkers: W } } })",
+        client: `new Client(sql, { queues: { bench: { maxWorkers: W, prefetch: ${PREFETCH} } } })`,
+        prefetch: "the same 500-job local buffer graphile-worker gets (localQueue.size 500)",
         insert: "insert() per single job; insertMany() (COPY) per batch",
         socket: "withNoDelay() (TCP_NODELAY), as the README recommends",
         pool_max: cfg.poolMax,
@@ -71,13 +74,15 @@ const driver: Driver = {
     await insertMany(sql, noop, batch.map((args) => ({ args })));
   },
   async startWorkers(workers: number, handle: Handle) {
-    client = new Client(sql, { queues: { [QUEUE]: { maxWorkers: workers } } });
+    client = new Client(sql, {
+      queues: { [QUEUE]: { maxWorkers: workers, prefetch: PREFETCH } },
+    });
     client.work(noop, (job) => {
       handle(job.args);
       return Promise.resolve();
     });
     await client.start();
-    return { maxWorkers: workers };
+    return { maxWorkers: workers, prefetch: PREFETCH };
   },
   async stopWorkers() {
     await client?.shutdown({ timeoutMs: 10_000 });

@@ -46,7 +46,12 @@ export interface ShutdownOptions {
 
 /** Counters of a running client. */
 export interface ClientStats {
+  /** Handlers running now. */
   running: number;
+  /** Claimed jobs held for a free worker (see `QueueConfig.prefetch`). */
+  held: number;
+  /** Held jobs handed back unstarted because they waited past half their deadline. */
+  returned: number;
   claims: number;
   claimed: number;
   /** Milliseconds spent waiting on claim round trips, summed over queues. */
@@ -76,6 +81,11 @@ function positiveInt(v: unknown, field: string, min = 1): number {
   return v as number;
 }
 
+function atMost(v: number, max: number, field: string): number {
+  if (v > max) throw new ValidationError(field, `must be at most ${max}, got ${v}`);
+  return v;
+}
+
 function resolveQueue(name: string, c: QueueConfig): ResolvedQueueConfig {
   if (typeof c !== "object" || c === null) {
     throw new ValidationError(`queues.${name}`, "must be an object");
@@ -93,6 +103,7 @@ function resolveQueue(name: string, c: QueueConfig): ResolvedQueueConfig {
     pollIntervalMs: positiveInt(c.pollIntervalMs ?? 200, f("pollIntervalMs"), 10),
     deadlineMs: positiveInt(c.deadlineMs ?? 300_000, f("deadlineMs"), 0),
     claimBatchSize: Math.min(positiveInt(c.claimBatchSize ?? 512, f("claimBatchSize")), 4096),
+    prefetch: atMost(positiveInt(c.prefetch ?? 0, f("prefetch"), 0), 10_000, f("prefetch")),
     priorityAgingMs: positiveInt(c.priorityAgingMs ?? 60_000, f("priorityAgingMs"), 0),
     rateLimit: rl
       ? { perSecond: rl.perSecond, burst: rl.burst ?? Math.max(1, Math.ceil(rl.perSecond)) }
@@ -219,6 +230,8 @@ export class Client {
   stats(): ClientStats {
     return {
       running: this.#dispatchers.reduce((n, d) => n + d.running, 0),
+      held: this.#dispatchers.reduce((n, d) => n + d.held, 0),
+      returned: this.#dispatchers.reduce((n, d) => n + d.returned, 0),
       claims: this.#dispatchers.reduce((n, d) => n + d.claims, 0),
       claimed: this.#dispatchers.reduce((n, d) => n + d.claimed, 0),
       claimMs: this.#dispatchers.reduce((n, d) => n + d.claimMsTotal, 0),
@@ -344,7 +357,9 @@ export class Client {
     while (core.attempts.size > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, Math.min(20, Math.max(1, deadline - Date.now()))));
     }
-    const leftovers: Attempt[] = [...core.attempts.values()];
+    // Attempts whose handler already returned only wait for the completer: their outcome
+    // stands. Only handlers still running are aborted and released.
+    const leftovers: Attempt[] = [...core.attempts.values()].filter((a) => !a.settled);
     if (leftovers.length > 0) {
       for (const a of leftovers) {
         a.released = true;
@@ -371,6 +386,7 @@ export class Client {
       for (const a of leftovers) core.untrack(a);
     }
     await core.completer.drained();
+    for (const d of this.#dispatchers) d.close();
     if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
     await this.#maintenance?.stop();
     for (const u of this.#unlisten.splice(0)) {

@@ -22,6 +22,8 @@ export interface Attempt {
   progress: ProgressState;
   /** Set when shutdown already released the attempt; the handler's late outcome is dropped. */
   released: boolean;
+  /** Set when the handler has returned and its outcome went to the completer. */
+  settled: boolean;
 }
 
 /** Receipt id of an attempt: batch_id · 65536 + index. */
@@ -59,13 +61,23 @@ export type ResolvedQueueConfig = Required<Omit<QueueConfig, "rateLimit">> & {
   rateLimit: { perSecond: number; burst: number } | null;
 };
 
+/** More outcomes than this waiting for the completer stop new claims until it catches up. */
+const FINALIZE_BACKLOG_LIMIT = 2048;
+
 /** Dispatch loop of one queue in one process. */
 export class QueueDispatcher {
   readonly queue: string;
   readonly config: ResolvedQueueConfig;
   #core: RuntimeCore;
-  #running = 0;
+  /** Handlers running now. */
+  #active = 0;
+  /** Outcomes handed to the completer and not yet committed. */
+  #finalizing = 0;
+  /** Claimed attempts waiting for a free worker (prefetch), oldest first. */
+  #held: { attempt: Attempt; heldAtMs: number }[] = [];
   #wakeFlag = false;
+  /** Whether jobs may be waiting: the last claim got all it asked for, or a notification came. */
+  #backlog = true;
   #wakeResolve: (() => void) | null = null;
   #loop: Promise<void> | null = null;
   #stopping = false;
@@ -77,6 +89,11 @@ export class QueueDispatcher {
   /** Time spent in claim round trips (ms), total and worst. */
   claimMsTotal = 0;
   claimMsMax = 0;
+  /** Held attempts handed back unstarted because they waited too long. */
+  returned = 0;
+  /** Attempts whose handler is running, for the deadline sweep. */
+  #executing = new Set<Attempt>();
+  #deadlineSweep: ReturnType<typeof setInterval> | null = null;
 
   constructor(core: RuntimeCore, queue: string, config: ResolvedQueueConfig) {
     this.#core = core;
@@ -85,24 +102,64 @@ export class QueueDispatcher {
     this.#tokens = config.rateLimit?.burst ?? Infinity;
   }
 
-  /** Jobs of this queue running now. */
+  /** Handlers of this queue running now. */
   get running(): number {
-    return this.#running;
+    return this.#active;
+  }
+
+  /** Claimed attempts held for a free worker. */
+  get held(): number {
+    return this.#held.length;
   }
 
   start(): void {
     this.#loop = this.#run();
+    if (this.config.deadlineMs > 0) {
+      // One sweep instead of a timer per job: per-job timers cost more than short jobs do.
+      const every = Math.min(1000, Math.max(25, Math.floor(this.config.deadlineMs / 10)));
+      this.#deadlineSweep = setInterval(() => this.#abortOverdue(), every);
+    }
   }
 
-  /** Stop claiming; in-flight handlers keep running. */
+  /** Stop the deadline sweep; call once no handler of this queue runs. */
+  close(): void {
+    if (this.#deadlineSweep !== null) clearInterval(this.#deadlineSweep);
+    this.#deadlineSweep = null;
+  }
+
+  #abortOverdue(): void {
+    const now = Date.now();
+    for (const a of this.#executing) {
+      const at = a.job.deadlineAt;
+      if (at && at.getTime() <= now && !a.controller.signal.aborted) {
+        a.controller.abort(new Error("deadline exceeded"));
+      }
+    }
+  }
+
+  /** Stop claiming and hand held attempts back; in-flight handlers keep running. */
   async stop(): Promise<void> {
     this.#stopping = true;
     this.wake();
     await this.#loop;
+    await Promise.all(this.#held.splice(0).map((h) => this.#handBack(h.attempt)));
   }
 
-  /** Ask the loop to claim now (notification, freed capacity). */
+  /** Ask the loop to claim now: new jobs were announced (or notifications may have been lost). */
   wake(): void {
+    this.#backlog = true;
+    this.#signal();
+  }
+
+  /**
+   * Freed capacity claims again only while the last claim suggested more work is waiting; an
+   * emptied queue is refilled by notifications and the poll, not by a claim per finished job.
+   */
+  #capacityFreed(): void {
+    if (this.#backlog && this.#claimNeed() > 0) this.#signal();
+  }
+
+  #signal(): void {
     this.#wakeFlag = true;
     const r = this.#wakeResolve;
     this.#wakeResolve = null;
@@ -139,15 +196,30 @@ export class QueueDispatcher {
     return Math.min(want, Math.floor(this.#tokens));
   }
 
+  /**
+   * How many jobs the next claim should take: enough to fill idle workers plus the prefetch
+   * buffer. While the buffer still covers idle workers and is over half full, none: refilling
+   * in larger, rarer claims is what makes prefetch cheap.
+   */
+  #claimNeed(): number {
+    if (this.#stopping || this.#finalizing >= FINALIZE_BACKLOG_LIMIT) return 0;
+    const idle = this.config.maxWorkers - this.#active;
+    const held = this.#held.length;
+    const need = idle + this.config.prefetch - held;
+    if (need <= 0) return 0;
+    if (held >= idle && held > this.config.prefetch / 2) return 0;
+    return need;
+  }
+
   async #run(): Promise<void> {
     const core = this.#core;
     while (!this.#stopping) {
-      const free = this.config.maxWorkers - this.#running;
-      if (free <= 0) {
+      const need = this.#claimNeed();
+      if (need <= 0) {
         await this.#sleep(this.config.pollIntervalMs);
         continue;
       }
-      const want = this.#takeTokens(Math.min(free, this.config.claimBatchSize));
+      const want = this.#takeTokens(Math.min(need, this.config.claimBatchSize));
       if (want <= 0) {
         const rl = this.config.rateLimit!;
         await this.#sleep(Math.max(5, 1000 / rl.perSecond));
@@ -175,14 +247,17 @@ export class QueueDispatcher {
         await this.#sleep(Math.max(this.config.pollIntervalMs, 500));
         continue;
       }
+      this.#backlog = rows.length >= want;
       if (this.config.rateLimit) this.#tokens -= rows.length;
       this.claimed += rows.length;
-      for (const row of rows) this.#launch(row);
+      const now = performance.now();
+      for (const row of rows) this.#held.push({ attempt: this.#track(row), heldAtMs: now });
+      this.#startHeld();
       if (rows.length < want) await this.#sleep(this.config.pollIntervalMs);
     }
   }
 
-  #launch(row: ClaimedRow): void {
+  #track(row: ClaimedRow): Attempt {
     const job = toJob(row, this.queue);
     const attempt: Attempt = {
       job,
@@ -193,23 +268,58 @@ export class QueueDispatcher {
       controller: new AbortController(),
       progress: new ProgressState(job.progress),
       released: false,
+      settled: false,
     };
-    this.#running++;
     this.#core.track(attempt);
-    this.#execute(attempt).catch((err) => this.#core.emitError(err, "execute"));
+    return attempt;
+  }
+
+  /** Start held attempts on idle workers. */
+  #startHeld(): void {
+    const maxAgeMs = this.config.deadlineMs > 0 ? this.config.deadlineMs / 2 : Infinity;
+    const now = performance.now();
+    while (this.#active < this.config.maxWorkers && this.#held.length > 0) {
+      const { attempt, heldAtMs } = this.#held.shift()!;
+      if (attempt.controller.signal.aborted) {
+        // Cancelled or rescued while held: its receipt is already closed.
+        this.#core.untrack(attempt);
+        continue;
+      }
+      if (now - heldAtMs > maxAgeMs) {
+        this.returned++;
+        void this.#handBack(attempt);
+        continue;
+      }
+      this.#active++;
+      this.#execute(attempt).catch((err) => this.#core.emitError(err, "execute"));
+    }
+  }
+
+  /** Return an unstarted attempt to the queue without counting it (a zero-delay snooze). */
+  async #handBack(a: Attempt): Promise<void> {
+    a.released = true;
+    try {
+      await this.#core.completer.submit({
+        claim_slot: a.claimSlot,
+        batch_id: a.batchId,
+        idx: a.idx,
+        job_id: a.job.id,
+        run_lease: a.job.runLease,
+        outcome: "snooze",
+        delay_s: 0,
+      });
+    } catch (err) {
+      // Not handed back: rescue frees it once this process stops heartbeating it.
+      this.#core.emitError(err, `hand back job ${a.job.id}`);
+    } finally {
+      this.#core.untrack(a);
+    }
   }
 
   async #execute(a: Attempt): Promise<void> {
     const core = this.#core;
     const started = performance.now();
-    let deadlineTimer: ReturnType<typeof setTimeout> | undefined;
-    if (a.job.deadlineAt) {
-      const ms = a.job.deadlineAt.getTime() - Date.now();
-      deadlineTimer = setTimeout(
-        () => a.controller.abort(new Error("deadline exceeded")),
-        Math.max(0, ms),
-      );
-    }
+    this.#executing.add(a);
     const item: FinalizeItem = {
       claim_slot: a.claimSlot,
       batch_id: a.batchId,
@@ -254,11 +364,18 @@ export class QueueDispatcher {
       item.error = errorMessage.slice(0, 10_000);
       item.delay_s = null;
     } finally {
-      clearTimeout(deadlineTimer);
+      this.#executing.delete(a);
     }
     if (item.outcome !== "completed") item.progress = a.progress.value;
 
+    // The worker is free as soon as the handler returns; the outcome commits in the
+    // completer's next group flush while the worker already runs the next job.
+    this.#active--;
     if (a.released) return;
+    a.settled = true;
+    this.#finalizing++;
+    this.#startHeld();
+    this.#capacityFreed();
     let row: FinalizedRow | null = null;
     try {
       row = await core.completer.submit(item);
@@ -267,8 +384,8 @@ export class QueueDispatcher {
       core.emitError(err, `finalize job ${a.job.id}`);
     } finally {
       core.untrack(a);
-      this.#running--;
-      this.wake();
+      this.#finalizing--;
+      this.#capacityFreed();
     }
     if (row === null) {
       core.emit("stale", { job: a.job, outcome: item.outcome });

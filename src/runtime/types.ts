@@ -95,6 +95,14 @@ export interface QueueConfig {
   deadlineMs?: number;
   /** Most jobs one claim takes. Default 512. */
   claimBatchSize?: number;
+  /**
+   * Jobs claimed ahead of free workers and held in this process until a worker frees up, so
+   * short jobs never wait on a claim round trip. Held jobs count as running for other
+   * processes: keep it at 0 (the default) for long jobs or many competing processes, raise it
+   * (e.g. 256–1000) for high rates of short jobs. A held job not started within half the
+   * deadline is handed back without counting an attempt.
+   */
+  prefetch?: number;
   /** A waiting job's effective priority improves by one per interval, in ms; 0 disables. Default 60 000. */
   priorityAgingMs?: number;
   /** Optional claim rate limit. */
