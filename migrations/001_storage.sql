@@ -198,6 +198,9 @@ CREATE TABLE awa.claim_batches (
   attempts smallint[] NOT NULL,
   claimed_at timestamptz NOT NULL,
   deadline_at timestamptz,
+  -- Whether any claimed job holds a unique claim; without one, a completion needs nothing from
+  -- the ready row. Defaults to true, the safe answer for a writer that does not know.
+  has_unique boolean NOT NULL DEFAULT true,
   PRIMARY KEY (batch_id, claim_slot)
 ) PARTITION BY LIST (claim_slot);
 CREATE INDEX claim_batches_ready_slot ON awa.claim_batches (ready_slot);

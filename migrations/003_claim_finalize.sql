@@ -80,7 +80,7 @@ BEGIN
     RETURN QUERY
     WITH cand AS (
       SELECT r.ready_slot, r.lane_seq, r.job_id, r.run_lease, r.attempt, r.max_attempts, r.kind,
-        r.args, r.created_at, r.run_at, r.tags, r.metadata, r.errors, r.progress
+        r.args, r.created_at, r.run_at, r.tags, r.metadata, r.errors, r.progress, r.unique_key
       FROM awa.ready_entries r
       WHERE r.queue = p_queue AND r.priority = v_lane.prio AND r.enqueue_shard = v_lane.shard
         AND r.lane_seq >= v_cursor
@@ -106,14 +106,16 @@ BEGIN
     ), batch AS (
       INSERT INTO awa.claim_batches AS b (
         claim_slot, generation, batch_id, instance_id, queue, priority, enqueue_shard, ready_slot,
-        claimed_count, job_ids, run_leases, lane_seqs, attempts, claimed_at, deadline_at
+        claimed_count, job_ids, run_leases, lane_seqs, attempts, claimed_at, deadline_at,
+        has_unique
       )
       SELECT ring.slot, ring.generation, nextval('awa.claim_batch_id_seq'), p_instance, p_queue,
         v_lane.prio, v_lane.shard, min(p.ready_slot), count(*),
         array_agg(p.job_id ORDER BY p.i), array_agg(p.run_lease + 1 ORDER BY p.i),
         array_agg(p.lane_seq ORDER BY p.i), array_agg((p.attempt + 1)::smallint ORDER BY p.i),
         v_now,
-        CASE WHEN p_deadline_s > 0 THEN v_now + make_interval(secs => p_deadline_s) END
+        CASE WHEN p_deadline_s > 0 THEN v_now + make_interval(secs => p_deadline_s) END,
+        bool_or(p.unique_key IS NOT NULL)
       FROM picked p, ring
       GROUP BY ring.slot, ring.generation
       RETURNING b.claim_slot, b.batch_id, b.ready_slot, b.deadline_at
@@ -176,6 +178,7 @@ SET plan_cache_mode = force_generic_plan SET jit = off
 AS $$
 DECLARE
   v_items jsonb := p_items;
+  v_any_state boolean;
 BEGIN
   -- Attempt locks first, sorted, so two finalizers can never wait on each other in a cycle.
   -- Rescue (p_try) skips busy attempts: only the items it could lock go on.
@@ -193,6 +196,10 @@ BEGIN
     ) k;
   END IF;
 
+  -- Attempt state exists only for attempts that saved progress; when there is none at all,
+  -- the per-item probes and deletes below are skipped by a one-time filter.
+  v_any_state := EXISTS (SELECT 1 FROM awa.attempt_state);
+
   -- A fresh statement: closures committed by whoever held a lock before us are visible now.
   -- MATERIALIZED: the ready-row join below must see lane_seq as a plain value to use the
   -- lane-first primary key, not an expression over two relations.
@@ -208,20 +215,28 @@ BEGIN
     -- Each batch's arrays are unnested once: subscripting them per item would detoast the
     -- whole (TOASTed, kilobytes-long) arrays once per item.
     SELECT b.claim_slot, b.batch_id, b.ready_slot, b.queue, b.priority, b.enqueue_shard,
-      b.claimed_at, u.job_id, u.run_lease, u.lane_seq, u.attempt, (u.n - 1)::int AS idx
+      b.claimed_at, b.has_unique, u.job_id, u.run_lease, u.lane_seq, u.attempt, (u.n - 1)::int AS idx
     FROM (SELECT DISTINCT i.claim_slot, i.batch_id FROM items i) k
     JOIN awa.claim_batches b ON b.claim_slot = k.claim_slot AND b.batch_id = k.batch_id
     CROSS JOIN LATERAL unnest(b.job_ids, b.run_leases, b.lane_seqs, b.attempts)
       WITH ORDINALITY AS u(job_id, run_lease, lane_seq, attempt, n)
+  ), batch_closures AS MATERIALIZED (
+    -- Closures touching each batch's receipt block, fetched once per batch rather than probed
+    -- once per item.
+    SELECT c.claim_slot, c.receipt_ranges
+    FROM (SELECT DISTINCT i.claim_slot, i.batch_id FROM items i) k
+    JOIN awa.claim_closures c ON c.claim_slot = k.claim_slot
+      AND c.receipt_ranges && int8range(k.batch_id * 65536, (k.batch_id + 1) * 65536)
   ), live AS MATERIALIZED (
     SELECT i.*, b.ready_slot, b.queue AS b_queue, b.priority AS b_priority,
       b.enqueue_shard, b.lane_seq, b.attempt AS b_attempt,
-      b.claimed_at, i.batch_id * 65536 + i.idx AS receipt
+      b.claimed_at, i.batch_id * 65536 + i.idx AS receipt,
+      i.outcome <> 'completed' OR b.has_unique AS needs_body
     FROM items i
     JOIN receipts b ON b.claim_slot = i.claim_slot AND b.batch_id = i.batch_id AND b.idx = i.idx
     WHERE b.job_id = i.job_id AND b.run_lease = i.run_lease
       AND NOT EXISTS (
-        SELECT 1 FROM awa.claim_closures c
+        SELECT 1 FROM batch_closures c
         WHERE c.claim_slot = i.claim_slot AND c.receipt_ranges @> (i.batch_id * 65536 + i.idx)
       )
   ), body AS (
@@ -230,11 +245,20 @@ BEGIN
       coalesce(l.progress, s.progress, r.progress) AS new_progress,
       coalesce(m.dlq_enabled, p_dlq_default) AS dlq_enabled
     FROM live l
-    JOIN awa.ready_entries r
-      ON r.ready_slot = l.ready_slot AND r.queue = l.b_queue AND r.priority = l.b_priority
-      AND r.enqueue_shard = l.enqueue_shard AND r.lane_seq = l.lane_seq
-    LEFT JOIN awa.attempt_state s ON s.job_id = l.job_id AND s.run_lease = l.run_lease
+    -- The ready row (the job's body) is read only when the outcome needs it: a completion
+    -- without a unique claim writes nothing from it. OFFSET 0 keeps the subquery from being
+    -- flattened, so l.needs_body gates the probe instead of filtering after it.
+    LEFT JOIN LATERAL (
+      SELECT r.* FROM awa.ready_entries r
+      WHERE l.needs_body AND r.ready_slot = l.ready_slot AND r.queue = l.b_queue
+        AND r.priority = l.b_priority AND r.enqueue_shard = l.enqueue_shard
+        AND r.lane_seq = l.lane_seq
+      OFFSET 0
+    ) r ON true
+    LEFT JOIN awa.attempt_state s
+      ON v_any_state AND s.job_id = l.job_id AND s.run_lease = l.run_lease
     LEFT JOIN awa.queue_meta m ON m.queue = l.b_queue
+    WHERE r.job_id IS NOT NULL OR NOT l.needs_body
   ), resolved AS (
     SELECT b.*,
       CASE
@@ -305,7 +329,7 @@ BEGIN
     RETURNING dlq_entries.job_id, dlq_entries.hold_kind
   ), state_gone AS (
     DELETE FROM awa.attempt_state s USING resolved r
-    WHERE s.job_id = r.job_id AND s.run_lease = r.run_lease
+    WHERE v_any_state AND s.job_id = r.job_id AND s.run_lease = r.run_lease
   ), unique_released AS (
     DELETE FROM awa.job_unique_claims u USING resolved r
     WHERE r.unique_key IS NOT NULL AND u.unique_key = r.unique_key AND u.job_id = r.job_id
