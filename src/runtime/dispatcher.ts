@@ -76,7 +76,7 @@ export class QueueDispatcher {
   /** Claimed attempts waiting for a free worker (prefetch), oldest first. */
   #held: { attempt: Attempt; heldAtMs: number }[] = [];
   #wakeFlag = false;
-  /** Whether jobs may be waiting: the last claim got all it asked for, or a notification came. */
+  /** Whether jobs may be waiting: the last claim found some, or a notification came. */
   #backlog = true;
   #wakeResolve: (() => void) | null = null;
   #loop: Promise<void> | null = null;
@@ -247,7 +247,9 @@ export class QueueDispatcher {
         await this.#sleep(Math.max(this.config.pollIntervalMs, 500));
         continue;
       }
-      this.#backlog = rows.length >= want;
+      // Only an empty claim says the queue is drained: a short one may have skipped lanes
+      // that other processes were claiming from, and those still hold jobs.
+      this.#backlog = rows.length > 0;
       if (this.config.rateLimit) this.#tokens -= rows.length;
       this.claimed += rows.length;
       const now = performance.now();
