@@ -347,6 +347,11 @@ BEGIN
   SELECT slot, generation INTO cursor_slot, cursor_gen FROM awa.ring_rotations
   WHERE ring = 'queue' ORDER BY generation DESC LIMIT 1;
 
+  -- Notifications are delivered at commit, so announcing the rows before they are copied costs
+  -- nothing and saves the producer a round trip.
+  PERFORM pg_notify('awa:' || q, '')
+  FROM (SELECT DISTINCT value ->> 'queue' AS q FROM jsonb_array_elements(p_groups)) g;
+
   RETURN jsonb_build_object(
     'ids', (SELECT jsonb_agg(jsonb_build_array(lower(r)::text, upper(r)::text)) FROM unnest(ids) r),
     'lanes', lanes, 'conflicts', conflicts, 'slot', cursor_slot,

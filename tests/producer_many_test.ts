@@ -14,7 +14,7 @@ import {
   ValidationError,
 } from "../mod.ts";
 import { testDatabase } from "./support/db.ts";
-import { POOL_TEST, writtenRows } from "./producer_support.ts";
+import { deferred, POOL_TEST, writtenRows } from "./producer_support.ts";
 
 const t = await testDatabase("producer_many");
 const sql = t.sql;
@@ -253,6 +253,52 @@ Deno.test({
       );
     }
     await counted.end();
+  },
+});
+
+Deno.test({
+  name: "insertMany notifies each queue with immediate jobs, once, and only at commit",
+  ...POOL_TEST,
+  async fn() {
+    const listener = t.connect({ max: 1 });
+    const seen: string[] = [];
+    const marker = deferred();
+    const done = deferred();
+    for (const ch of ["awa:nm_a", "awa:nm_b", "awa:nm_later"]) {
+      await listener.listen(ch, () => void seen.push(ch));
+    }
+    await listener.listen("test_marker", () => marker.resolve());
+    await listener.listen("test_done", () => done.resolve());
+    const inTx = deferred();
+    const commit = deferred();
+    const tx = sql.begin(async (tx) => {
+      await insertMany(tx, job, [
+        { args: { n: 1 }, queue: "nm_a" },
+        { args: { n: 2 }, queue: "nm_a" },
+        { args: { n: 3 }, queue: "nm_b" },
+        { args: { n: 4 }, queue: "nm_later", runAt: new Date(Date.now() + 60_000) },
+      ]);
+      inTx.resolve();
+      await commit.promise;
+    });
+    await inTx.promise;
+    await t.sql`SELECT pg_notify('test_marker', '')`;
+    await marker.promise;
+    assert.deepEqual(seen, [], "nothing is announced before commit");
+    commit.resolve();
+    await tx;
+    await assert.rejects(sql.begin(async (tx) => {
+      await insertMany(tx, job, [{ args: { n: 5 }, queue: "nm_a" }]);
+      throw new Error("abort");
+    }));
+    await t.sql`SELECT pg_notify('test_done', '')`;
+    await done.promise;
+    assert.deepEqual(
+      [...seen].sort(),
+      ["awa:nm_a", "awa:nm_b"],
+      "one notification per queue with immediate jobs; none for scheduled or rolled-back rows",
+    );
+    await listener.end();
   },
 });
 

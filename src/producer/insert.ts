@@ -176,8 +176,12 @@ export type InsertManyOptions = Omit<InsertOptions, "unique" | "orderingKey"> & 
 
 const MAX_GROUP = 65536;
 
+const COPY_SPECIAL = /[\\\n\r\t]/;
+
 /** COPY text-format escaping of one field. */
 function copyText(v: string): string {
+  // Most fields (JSON text, names) have nothing to escape: test before building a new string.
+  if (!COPY_SPECIAL.test(v)) return v;
   return v.replace(
     /[\\\n\r\t]/g,
     (c) => c === "\\" ? "\\\\" : c === "\n" ? "\\n" : c === "\r" ? "\\r" : "\\t",
@@ -255,19 +259,24 @@ async function insertBatch(
   const skipped = new Set(res.conflicts);
   const serverNow = res.now;
 
-  const readyLines: string[] = [];
   const deferredLines: string[] = [];
-  const laneOf = new Map<number, { shard: number; seq: bigint }>();
+  // Lane positions as decimal strings; block bases stay far below 2^53 in practice, but the
+  // BigInt path keeps them exact if a sequence ever gets there.
+  const laneOf = new Map<number, { shard: number; seq: string }>();
   for (const lane of res.lanes) {
-    let seq = BigInt(lane.base);
-    for (const i of groups[lane.group].idx) {
+    const idx = groups[lane.group].idx;
+    const base = BigInt(lane.base);
+    const exact = base + BigInt(idx.length) <= BigInt(Number.MAX_SAFE_INTEGER);
+    let k = 0;
+    for (const i of idx) {
       if (skipped.has(i)) continue;
-      laneOf.set(i, { shard: lane.shard, seq: seq++ });
+      const seq = exact ? String(Number(base) + k) : (base + BigInt(k)).toString();
+      k++;
+      laneOf.set(i, { shard: lane.shard, seq });
     }
   }
-  jobs.forEach((j, i) => {
-    if (skipped.has(i)) return;
-    const common = [
+  const commonOf = (j: NormalizedJob): string =>
+    [
       copyText(j.kind),
       copyText(j.argsJson),
       String(j.maxAttempts),
@@ -275,45 +284,50 @@ async function insertBatch(
       copyText(j.metadataJson),
       j.uniqueKeyHex === null ? N : "\\\\x" + j.uniqueKeyHex,
       j.uniqueStates ?? N,
-    ];
-    const lane = laneOf.get(i);
-    if (lane) {
-      readyLines.push(
-        [
-          res.slot,
-          res.generation,
-          copyText(j.queue),
-          j.priority,
-          lane.shard,
-          lane.seq.toString(),
-          ids[i],
-          ...common,
-          "0",
-          "0",
-          j.runAt?.toISOString() ?? serverNow,
-          serverNow,
-        ].join("\t") + "\n",
-      );
-    } else {
-      deferredLines.push(
-        [
-          ids[i],
-          "scheduled",
-          j.runAt!.toISOString(),
-          copyText(j.queue),
-          j.priority,
-          ...common,
-          "0",
-          "0",
-          serverNow,
-        ].join("\t") + "\n",
-      );
+      "0",
+      "0",
+    ].join("\t");
+  // Built lazily: copyIn streams 64 KiB chunks, so the server parses one chunk while the next
+  // is being built.
+  function* readyLines(): Generator<string> {
+    for (let i = 0; i < jobs.length; i++) {
+      if (skipped.has(i)) continue;
+      const lane = laneOf.get(i);
+      if (!lane) continue;
+      const j = jobs[i];
+      yield [
+        res.slot,
+        res.generation,
+        copyText(j.queue),
+        j.priority,
+        lane.shard,
+        lane.seq,
+        ids[i],
+        commonOf(j),
+        j.runAt?.toISOString() ?? serverNow,
+        serverNow,
+      ].join("\t") + "\n";
     }
-  });
+  }
+  for (let i = 0; i < jobs.length; i++) {
+    if (skipped.has(i) || laneOf.has(i)) continue;
+    const j = jobs[i];
+    deferredLines.push(
+      [
+        ids[i],
+        "scheduled",
+        j.runAt!.toISOString(),
+        copyText(j.queue),
+        j.priority,
+        commonOf(j),
+        serverNow,
+      ].join("\t") + "\n",
+    );
+  }
 
   const cols =
     "kind, args, max_attempts, tags, metadata, unique_key, unique_states, attempt, run_lease";
-  if (readyLines.length > 0) {
+  if (laneOf.size > 0) {
     await ex.copyIn!(
       q(
         schema,
@@ -324,10 +338,8 @@ async function insertBatch(
         } (ready_slot, generation, queue, priority, enqueue_shard, lane_seq,
           job_id, ${cols}, run_at, created_at) FROM STDIN`,
       ),
-      readyLines,
+      readyLines(),
     );
-    const queues = [...new Set(groups.map((g) => g.queue))];
-    await ex.query("SELECT pg_notify('awa:' || q, '') FROM unnest($1::text[]) q", [queues]);
   }
   if (deferredLines.length > 0) {
     await ex.copyIn!(
