@@ -276,8 +276,9 @@ export class QueueDispatcher {
     return attempt;
   }
 
-  /** Start held attempts on idle workers. */
+  /** Start held attempts on idle workers; once stopping, held attempts only go back. */
   #startHeld(): void {
+    if (this.#stopping) return;
     const maxAgeMs = this.config.deadlineMs > 0 ? this.config.deadlineMs / 2 : Infinity;
     const now = performance.now();
     while (this.#active < this.config.maxWorkers && this.#held.length > 0) {
