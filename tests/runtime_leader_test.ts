@@ -23,6 +23,13 @@ async function leaderPids(): Promise<number[]> {
   return rows.map((r) => r.pid);
 }
 
+/** Instances flagged as leader in awa.runtime_instances. */
+async function recordedLeaders(): Promise<string[]> {
+  const rows = await sql<{ id: string }[]>`
+    SELECT instance_id::text AS id FROM awa.runtime_instances WHERE leader ORDER BY 1`;
+  return rows.map((r) => r.id);
+}
+
 Deno.test({
   name: "leader failover after pg_terminate_backend, then handover on shutdown",
   ...POOL_TEST,
@@ -47,6 +54,10 @@ Deno.test({
         return p.length === 1 ? p : null;
       });
       assert.equal(b.isLeader, false);
+      await waitFor(
+        "runtime_instances shows a as leader",
+        async () => JSON.stringify(await recordedLeaders()) === JSON.stringify([a.instanceId]),
+      );
 
       // Maintenance works before the failover.
       const j0 = await insert(sql, tick, { n: 0 }, { runAt: new Date(Date.now() + 200) });
@@ -62,6 +73,10 @@ Deno.test({
       }, 10_000);
       const leader = a.isLeader ? a : b;
       const follower = leader === a ? b : a;
+      await waitFor(
+        "runtime_instances shows the new leader only",
+        async () => JSON.stringify(await recordedLeaders()) === JSON.stringify([leader.instanceId]),
+      );
       const elections = (c: Client) => c.stats().maintenance!.elections;
       assert.equal(elections(a) + elections(b), 2, "exactly one new election");
       console.log(`new leader: ${leader === a ? "a (re-elected)" : "b"}, backend ${newPid}`);
@@ -85,6 +100,11 @@ Deno.test({
         return p.length === 1 ? p : null;
       });
       assert.notEqual(pid3, newPid);
+      await waitFor(
+        "runtime_instances shows the follower as leader",
+        async () =>
+          JSON.stringify(await recordedLeaders()) === JSON.stringify([follower.instanceId]),
+      );
       const j2 = await insert(sql, tick, { n: 2 }, { runAt: new Date(Date.now() + 200) });
       await waitFor("scheduled job promoted after handover", () => completed.has(j2.id));
 

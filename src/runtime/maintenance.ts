@@ -194,6 +194,7 @@ export class Maintenance {
     this.#conn = conn;
     this.stats.leader = true;
     this.stats.elections++;
+    await this.#recordLeader(true);
     this.#loop("ping", this.#t.leaderPingMs, () => this.#ping());
     this.#loop("promote", this.#t.promoteIntervalMs, async () => {
       this.stats.promoted += await promoteDue(this.#core);
@@ -263,11 +264,33 @@ export class Maintenance {
     }
   }
 
+  /**
+   * Show leadership in `awa.runtime_instances` for operators. Taking it clears every other row's
+   * flag, including that of a leader that died without resigning. Best effort: the advisory
+   * lock, not this column, is what elects.
+   */
+  async #recordLeader(leading: boolean): Promise<void> {
+    try {
+      await this.#core.sql.unsafe(
+        q(
+          this.#core.schema,
+          leading
+            ? "UPDATE awa.runtime_instances SET leader = (instance_id = $1) WHERE leader OR instance_id = $1"
+            : "UPDATE awa.runtime_instances SET leader = false WHERE instance_id = $1 AND leader",
+        ),
+        [this.#core.instanceId],
+      );
+    } catch (err) {
+      this.#core.emitError(err, "record leadership");
+    }
+  }
+
   /** Stop leading; `alive` false: the lock connection is known dead and is left untouched. */
   async #resign(alive?: boolean): Promise<void> {
     const wasLeader = this.stats.leader;
     this.stats.leader = false;
     for (const t of this.#timers.splice(0)) clearTimeout(t);
+    if (wasLeader) await this.#recordLeader(false);
     const conn = this.#conn;
     this.#conn = null;
     if (conn && wasLeader && alive === undefined) {
