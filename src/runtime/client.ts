@@ -16,6 +16,7 @@ import {
   type Attempt,
   QueueDispatcher,
   receiptOf,
+  releaseItemOf,
   type ResolvedQueueConfig,
 } from "./dispatcher.ts";
 import { Maintenance, type MaintenanceStats } from "./maintenance.ts";
@@ -366,20 +367,7 @@ export class Client {
         a.controller.abort(new Error("worker shutting down"));
       }
       try {
-        await finalizeAttempts(
-          core.sql,
-          core.schema,
-          leftovers.map((a) => ({
-            claim_slot: a.claimSlot,
-            batch_id: a.batchId,
-            idx: a.idx,
-            job_id: a.job.id,
-            run_lease: a.job.runLease,
-            outcome: "snooze",
-            delay_s: 0,
-            progress: a.progress.value,
-          })),
-        );
+        await finalizeAttempts(core.sql, core.schema, leftovers.map(releaseItemOf));
       } catch (err) {
         core.emitError(err, "release attempts at shutdown");
       }

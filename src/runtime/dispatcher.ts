@@ -26,6 +26,23 @@ export interface Attempt {
   settled: boolean;
 }
 
+/** A finalization item for an attempt, addressed by its receipt. */
+export function finalizeItemOf(a: Attempt, outcome: FinalizeItem["outcome"]): FinalizeItem {
+  return {
+    claim_slot: a.claimSlot,
+    batch_id: a.batchId,
+    idx: a.idx,
+    job_id: a.job.id,
+    run_lease: a.job.runLease,
+    outcome,
+  };
+}
+
+/** Hand an attempt back without counting it: a zero-delay snooze that keeps its progress. */
+export function releaseItemOf(a: Attempt): FinalizeItem {
+  return { ...finalizeItemOf(a, "snooze"), delay_s: 0, progress: a.progress.value };
+}
+
 /** Receipt id of an attempt: batch_id · 65536 + index. */
 export function receiptOf(a: Attempt): string {
   return (BigInt(a.batchId) * 65536n + BigInt(a.idx)).toString();
@@ -302,15 +319,7 @@ export class QueueDispatcher {
   async #handBack(a: Attempt): Promise<void> {
     a.released = true;
     try {
-      await this.#core.completer.submit({
-        claim_slot: a.claimSlot,
-        batch_id: a.batchId,
-        idx: a.idx,
-        job_id: a.job.id,
-        run_lease: a.job.runLease,
-        outcome: "snooze",
-        delay_s: 0,
-      });
+      await this.#core.completer.submit(releaseItemOf(a));
     } catch (err) {
       // Not handed back: rescue frees it once this process stops heartbeating it.
       this.#core.emitError(err, `hand back job ${a.job.id}`);
@@ -323,14 +332,7 @@ export class QueueDispatcher {
     const core = this.#core;
     const started = performance.now();
     this.#executing.add(a);
-    const item: FinalizeItem = {
-      claim_slot: a.claimSlot,
-      batch_id: a.batchId,
-      idx: a.idx,
-      job_id: a.job.id,
-      run_lease: a.job.runLease,
-      outcome: "completed",
-    };
+    const item = finalizeItemOf(a, "completed");
     let result: unknown = undefined;
     let errorMessage = "";
     try {
