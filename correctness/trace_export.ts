@@ -18,7 +18,7 @@ export type JobId = string | number | bigint;
 export type ReceiptId = string | number | bigint;
 
 /** Where a finalization sent the job (the actual destination, after attempt accounting). */
-export type FinalizeOutcome = "completed" | "cancelled" | "failed" | "retry" | "dlq";
+export type FinalizeOutcome = "completed" | "cancelled" | "failed" | "retry" | "snooze" | "dlq";
 
 /**
  * The abstract events of `AwaSegmentedStorage`. One event per committed transaction.
@@ -227,7 +227,7 @@ export function exportTlaTrace(
     `  MaxRcpt = ${Math.max(1, receipts.size)}`,
     `  MaxAttempts = ${maxAttempts}`,
     `  MaxBatch = ${maxBatch}`,
-    `  Outcomes = {"completed", "cancelled", "failed", "retry", "dlq"}`,
+    `  Outcomes = {"completed", "cancelled", "failed", "retry", "snooze", "dlq"}`,
     `  StaleSlotClaim = FALSE`,
     `  LeaseOnlyGuard = FALSE`,
     `  Faults = TRUE`,

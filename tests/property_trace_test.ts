@@ -108,10 +108,23 @@ Deno.test({
         );
         accepted++;
       }
+      const applied = (o: string) =>
+        nonEmpty.flatMap((r) => r.events).filter((e) =>
+          e.kind === "finalize" && e.outcome === o && !e.stale
+        ).length;
+      const byOutcome = ["completed", "retry", "snooze", "cancelled", "dlq"]
+        .map((o) => `${o} ${applied(o)}`).join(", ");
+
       console.log(
         `property_trace: ${accepted} recorded traces accepted ` +
-          `(${nonEmpty.map((r) => r.events.length).join(", ")} events)`,
+          `(${nonEmpty.map((r) => r.events.length).join(", ")} events; applied ${byOutcome})`,
       );
+      if (!Deno.env.get("FC_SEED")) {
+        // Coverage of the default seed: the accepted traces apply every worker outcome.
+        for (const o of ["completed", "retry", "snooze", "cancelled", "dlq"]) {
+          assert.ok(applied(o) > 0, `no applied ${o} in the accepted traces: ${byOutcome}`);
+        }
+      }
 
       // Not vacuous: the longest trace with a finalize flipped to the opposite stale verdict
       // must be rejected.

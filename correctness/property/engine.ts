@@ -305,7 +305,6 @@ export class Driver {
       `${again ? "finalize AGAIN" : "finalize"}(${worker}, j${a.job} r${a.receipt}, ${outcome})` +
         ` -> ${state ?? "stale"}`,
     );
-    if (outcome === "snooze" && state !== null) this.rec.outsideSpec("snooze (no spec event)");
     const v = this.model.finalize(worker, a, outcome, state);
     if (expectStale) {
       const after = await this.fingerprint();
@@ -323,7 +322,7 @@ export class Driver {
         cancel: "cancelled",
         fail: "dlq",
         retry: "retry",
-        snooze: "retry",
+        snooze: "snooze",
       } as const)[outcome]
       : v.state === "completed"
       ? "completed"
@@ -331,6 +330,8 @@ export class Driver {
       ? "cancelled"
       : v.state === "failed"
       ? "dlq"
+      : v.state === "scheduled"
+      ? "snooze"
       : "retry";
     this.rec.event({
       kind: "finalize",

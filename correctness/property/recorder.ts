@@ -3,7 +3,7 @@
  * (one per committed, state-changing transaction, in commit order) and a human-readable log
  * of every step, including the no-op ones (skipped rotations, empty claims).
  *
- * Some engine operations have no event in the spec's vocabulary (snooze, admin cancel of a
+ * Some engine operations have no event in the spec's vocabulary (admin cancel of a
  * running or deferred job, re-finalizing an attempt the worker already finalized). They are
  * logged and make the trace "not exportable", with the reason.
  *

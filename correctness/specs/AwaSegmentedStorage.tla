@@ -255,7 +255,8 @@ Close(r, d) ==
   /\ rq' = IF d \in {"completed", "cancelled", "failed"}
              THEN [rq EXCEPT !.done[j] = [slot |-> rc.bat[r].q, st |-> d]]
              ELSE rq
-  /\ plain' = [deferred |-> IF d = "retry" THEN plain.deferred \cup {j} ELSE plain.deferred,
+  /\ plain' = [deferred |-> IF d \in {"retry", "snooze"} THEN plain.deferred \cup {j}
+                                                        ELSE plain.deferred,
                hold |-> IF d = "dlq" THEN plain.hold \cup {j} ELSE plain.hold]
 
 \* Receipts the guard accepts for the worker's attempt a.
@@ -277,7 +278,9 @@ Finalize(w, a, o) ==
               /\ gh' = [gh EXCEPT !.closedEver = @ \cup {r},
                                   !.staleApplied = (@ \/ a.rcpt \in gh.closedEver \/
                                                     r # a.rcpt)]
-              /\ UNCHANGED <<jl, ctr, pending, hint>>
+              \* A snooze hands the attempt back uncounted.
+              /\ jl' = IF o = "snooze" THEN [jl EXCEPT ![a.job].attempt = @ - 1] ELSE jl
+              /\ UNCHANGED <<ctr, pending, hint>>
 
 \* Rescue (stale heartbeat or deadline).  Time is abstracted away, so any open attempt
 \* may become a candidate.  The worker keeps its now-stale snapshot.

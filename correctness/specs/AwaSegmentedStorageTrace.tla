@@ -21,7 +21,7 @@
 (*   j      job id (string)                  w     worker id (string)      *)
 (*   r      receipt ordinal (1, 2, ... in order of first claim)            *)
 (*   o      finalize outcome: "completed" "cancelled" "failed" "retry"     *)
-(*          "dlq"; rescue destination "retry" / "dlq"                      *)
+(*          "snooze" "dlq"; rescue destination "retry" / "dlq"             *)
 (*   stale  finalize was reported stale (changed nothing)                  *)
 (*   ring   "Q" or "C" (rotate, prune)                                     *)
 (*   jobs   claim only: sequence of [j, r] in lane order                   *)
