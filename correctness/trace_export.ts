@@ -33,6 +33,8 @@ export type FinalizeOutcome = "completed" | "cancelled" | "failed" | "retry" | "
  *   the job went.
  * - `promote`: a due deferred job was appended to the lane (`awa.promote_due`).
  * - `cancelReady`: a ready (never claimed) job was tombstoned and cancelled.
+ * - `cancelRunning`: an admin cancel (`awa.cancel_job`) closed the open attempt `receipt` of a
+ *   running job as cancelled; the worker still holds it and its later outcome is stale.
  * - `dlqMove` / `dlqRetry` / `dlqPurge`: DLQ operations (`awa.dlq_move`, `awa.dlq_retry`).
  * - `rotate` / `prune`: a successful rotation or truncation of ring `Q` (queue ring) or
  *   `C` (attempt ring) (`awa.rotate_ring`, `awa.prune_ring`); skipped ones are not events.
@@ -51,6 +53,7 @@ export type TraceEvent =
     stale: boolean;
   }
   | { kind: "rescue"; job: JobId; receipt: ReceiptId; to: "retry" | "dlq" }
+  | { kind: "cancelRunning"; job: JobId; receipt: ReceiptId }
   | { kind: "promote"; job: JobId }
   | { kind: "cancelReady"; job: JobId }
   | { kind: "dlqMove"; job: JobId }
@@ -186,6 +189,9 @@ export function exportTlaTrace(
       case "rescue":
         jobs.add(jobName(ev.job));
         return record({ a: "rescue", j: jobName(ev.job), r: receipt(ev.receipt, i), o: ev.to });
+      case "cancelRunning":
+        jobs.add(jobName(ev.job));
+        return record({ a: "cancelRunning", j: jobName(ev.job), r: receipt(ev.receipt, i) });
       case "rotate":
       case "prune":
         return record({ a: ev.kind, ring: ev.ring });

@@ -112,8 +112,11 @@ Deno.test({
         nonEmpty.flatMap((r) => r.events).filter((e) =>
           e.kind === "finalize" && e.outcome === o && !e.stale
         ).length;
+      const cancelsRunning = nonEmpty.flatMap((r) => r.events)
+        .filter((e) => e.kind === "cancelRunning").length;
       const byOutcome = ["completed", "retry", "snooze", "cancelled", "dlq"]
-        .map((o) => `${o} ${applied(o)}`).join(", ");
+        .map((o) => `${o} ${applied(o)}`).join(", ") +
+        `; admin cancels of running ${cancelsRunning}`;
 
       console.log(
         `property_trace: ${accepted} recorded traces accepted ` +
@@ -124,6 +127,7 @@ Deno.test({
         for (const o of ["completed", "retry", "snooze", "cancelled", "dlq"]) {
           assert.ok(applied(o) > 0, `no applied ${o} in the accepted traces: ${byOutcome}`);
         }
+        assert.ok(cancelsRunning > 0, `no admin cancel of a running job: ${byOutcome}`);
       }
 
       // Not vacuous: the longest trace with a finalize flipped to the opposite stale verdict

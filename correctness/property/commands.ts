@@ -168,11 +168,12 @@ class Maintain extends Step {
 }
 
 class AdminCancel extends Step {
-  constructor(readonly i: number, readonly target: Family | "any") {
+  /** `strict`: only a job of the target family, or nothing (trace runs stay in the spec). */
+  constructor(readonly i: number, readonly target: Family | "any", readonly strict = false) {
     super();
   }
   exec(d: Driver) {
-    return d.adminCancel(this.i, this.target);
+    return d.adminCancel(this.i, this.target, this.strict);
   }
   toString() {
     return `cancel_job(#${this.i}, ${this.target})`;
@@ -228,8 +229,12 @@ export function commandArb(profile: Profile, maxCommands: number) {
     ring.map((r) => new Prune(r)),
     ring.map((r) => new Maintain(r)),
     ring.map((r) => new Maintain(r)),
-    fc.tuple(idx, fc.constantFrom<Family | "any">("any", "ready", "running", "deferred", "held"))
-      .map(([i, t]) => new AdminCancel(i, profile === "trace" ? "ready" : t)),
+    fc.tuple(
+      idx,
+      profile === "trace"
+        ? fc.constantFrom<Family>("ready", "running")
+        : fc.constantFrom<Family | "any">("any", "ready", "running", "deferred", "held"),
+    ).map(([i, t]) => new AdminCancel(i, t, profile === "trace")),
     idx.map((i) => new DlqRetry(i)),
     idx.map((i) => new Purge(i)),
   ];

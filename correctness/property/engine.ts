@@ -415,14 +415,22 @@ export class Driver {
     return pool.length ? pool[i % pool.length] : undefined;
   }
 
-  /** Admin cancel (`awa.cancel_job`) of live job `i`, among those in family `target`. */
-  async adminCancel(i: number, target: Family | "any" = "any"): Promise<void> {
+  /**
+   * Admin cancel (`awa.cancel_job`) of live job `i`, among those in family `target`; unless
+   * `strict`, any live job when none is in the family (ready excepted).
+   */
+  async adminCancel(i: number, target: Family | "any" = "any", strict = false): Promise<void> {
     const live = this.model.liveJobs();
     const inTarget = live.filter((j) => this.model.familyOf(j) === target);
-    const pool = target === "any" ? live : target === "ready" || inTarget.length ? inTarget : live;
+    const pool = target === "any"
+      ? live
+      : strict || target === "ready" || inTarget.length
+      ? inTarget
+      : live;
     const job = this.pick(pool, i);
     if (job === undefined) return;
     const fam = this.model.familyOf(job);
+    const openReceipt = this.model.openReceipts().find(([, b]) => b.job === job)?.[0];
     const [{ r }] = await this.sql.unsafe(
       this.q(`SELECT awa.cancel_job($1) AS r`),
       [Number(job)],
@@ -431,7 +439,9 @@ export class Driver {
     this.model.cancel(job, r as string | null);
     if (r === null) return;
     if (fam === "ready") this.rec.event({ kind: "cancelReady", job });
-    else this.rec.outsideSpec(`admin cancel of a ${fam} job (no spec event)`);
+    else if (fam === "running" && openReceipt !== undefined) {
+      this.rec.event({ kind: "cancelRunning", job, receipt: openReceipt });
+    } else this.rec.outsideSpec(`admin cancel of a ${fam} job (no spec event)`);
   }
 
   /** `awa.retry_held` of held job `i` (or of any job when none is held: must return null). */

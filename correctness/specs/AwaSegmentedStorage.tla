@@ -290,6 +290,14 @@ Rescue(r) ==
   /\ gh' = [gh EXCEPT !.closedEver = @ \cup {r}]
   /\ UNCHANGED <<jl, ctr, pending, hint, held>>
 
+\* Admin cancel of a running job (awa.cancel_job): its open attempt closes as cancelled.
+\* The worker keeps its now-stale snapshot; its outcome will change nothing.
+CancelRunning(r) ==
+  /\ Open(r)
+  /\ Close(r, "cancelled")
+  /\ gh' = [gh EXCEPT !.closedEver = @ \cup {r}]
+  /\ UNCHANGED <<jl, ctr, pending, hint, held>>
+
 \* A worker process dies: its in-flight claim rolls back, its attempts stay open.
 Crash(w) ==
   /\ (held[w] # {} \/ hint[w] # None)
@@ -404,6 +412,7 @@ NextWith(c, u) ==
   \/ \E w \in Workers : ClaimCommit(w, u)
   \/ \E w \in Workers : \E a \in held[w] : \E o \in Outcomes : Finalize(w, a, o)
   \/ \E r \in Rcpts : Rescue(r)
+  \/ ("cancelled" \in Outcomes /\ \E r \in Rcpts : CancelRunning(r))
   \/ (Faults /\ \E w \in Workers : Crash(w))
   \/ \E j \in plain.deferred : Promote(j)
   \/ \E j \in Jobs : CancelReady(j, u)

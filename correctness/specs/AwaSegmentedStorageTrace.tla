@@ -66,6 +66,10 @@ TraceStep(ev, c, u) ==
       /\ rc.bat[ev.r].job = ev.j
       /\ Dest("retry", ev.j) = ev.o
       /\ Rescue(ev.r))
+  \/ (/\ ev.a = "cancelRunning"
+      /\ ev.r \in Rcpts
+      /\ rc.bat[ev.r].job = ev.j
+      /\ CancelRunning(ev.r))
   \/ (ev.a = "promote" /\ Promote(ev.j))
   \/ (ev.a = "cancelReady" /\ CancelReady(ev.j, u))
   \/ (ev.a = "dlqMove" /\ DlqMove(ev.j))
