@@ -3,9 +3,9 @@
  * (one per committed, state-changing transaction, in commit order) and a human-readable log
  * of every step, including the no-op ones (skipped rotations, empty claims).
  *
- * Some engine operations have no event in the spec's vocabulary (admin cancel of a
- * running or deferred job, re-finalizing an attempt the worker already finalized). They are
- * logged and make the trace "not exportable", with the reason.
+ * Some engine operations have no event in the spec's vocabulary (admin cancel of a deferred
+ * or held job, re-finalizing an attempt the worker already finalized). They are logged and make
+ * the trace "not exportable", with the reason.
  *
  * @module
  */
