@@ -241,10 +241,12 @@ BEGIN
   PERFORM set_config('lock_timeout', p_lock_timeout, true);
   BEGIN
     EXECUTE 'LOCK TABLE ' || array_to_string(v_tables, ', ') || ' IN ACCESS EXCLUSIVE MODE';
+    -- Inside the block: a timeout that fires just as the lock is granted is raised at the next
+    -- interrupt check, which is here, and must count as blocked too.
+    PERFORM set_config('lock_timeout', '0', true);
   EXCEPTION WHEN lock_not_available THEN
     RETURN 'blocked';
   END;
-  PERFORM set_config('lock_timeout', '0', true);
 
   -- Recheck in fresh statements: writers that committed while we waited are visible now.
   IF NOT awa.prune_gates_pass(p_ring, v_target) THEN

@@ -90,11 +90,18 @@ export async function pruneRing(
   let outcome = "blocked";
   for (let i = 0; i <= retries && outcome === "blocked"; i++) {
     if (i > 0) await new Promise((r) => setTimeout(r, 5 + Math.random() * 20));
-    const [{ r }] = await core.sql.unsafe(q(core.schema, "SELECT awa.prune_ring($1, $2) AS r"), [
-      ring,
-      lockTimeout,
-    ]);
-    outcome = r;
+    try {
+      const [{ r }] = await core.sql.unsafe(
+        q(core.schema, "SELECT awa.prune_ring($1, $2) AS r"),
+        [ring, lockTimeout],
+      );
+      outcome = r;
+    } catch (err) {
+      // A lock timeout that surfaces after the function's own handler (it fired as the lock
+      // was granted) rolled the prune back: the same as blocked.
+      if ((err as { code?: string }).code !== "55P03") throw err;
+      outcome = "blocked";
+    }
   }
   return outcome;
 }
