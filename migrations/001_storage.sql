@@ -160,7 +160,8 @@ CREATE TABLE awa.claim_emissions (
 
 -- Terminal facts (completed, cancelled), written into the slot of the ready row they finish.
 -- `body` is filled only for "wide" rows whose ready row is not in the same slot (a cancelled
--- deferred job); otherwise the body is the ready row (same slot, job_id, run_lease - 1).
+-- deferred job); otherwise the body is the newest ready row with the same slot and job_id and
+-- run_lease - 1 (after a DLQ retry an older row of the job can match too).
 CREATE TABLE awa.done_entries (
   ready_slot smallint NOT NULL,
   job_id bigint NOT NULL,

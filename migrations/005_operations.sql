@@ -1,6 +1,8 @@
 -- Operator actions and the read-only jobs view.
 
--- Where a job currently is: the newest ready row, and whether its lane has emitted it.
+-- Where a job currently is: the newest ready row, and whether its lane has emitted it. Newest by
+-- position (lane positions come from one global sequence), not by run_lease: a DLQ retry starts
+-- the job again at run_lease 0, below the leases of its older rows.
 CREATE FUNCTION awa.locate_ready(p_job_id bigint)
 RETURNS TABLE (ready_slot smallint, queue text, priority smallint, enqueue_shard smallint,
   lane_seq bigint, run_lease bigint, claim_slot smallint, batch_id bigint, first_lane_seq bigint)
@@ -13,7 +15,7 @@ LANGUAGE sql STABLE AS $$
     AND e.enqueue_shard = r.enqueue_shard
     AND r.lane_seq >= e.first_lane_seq AND r.lane_seq < e.next_lane_seq
   WHERE r.job_id = p_job_id
-  ORDER BY r.run_lease DESC, r.lane_seq DESC
+  ORDER BY r.lane_seq DESC
   LIMIT 1
 $$;
 
@@ -187,16 +189,23 @@ SELECT d.job_id, d.kind, d.queue, d.args, d.state, d.priority, d.attempt, d.max_
   d.unique_key, NULL, NULL
 FROM awa.deferred_jobs d
 UNION ALL
-SELECT t.job_id, coalesce(r.kind, t.body ->> 'kind'), t.queue, coalesce(r.args, t.body -> 'args'),
-  t.state, t.priority, t.attempt, coalesce(r.max_attempts, (t.body ->> 'max_attempts')::smallint),
-  coalesce(r.run_at, (t.body ->> 'run_at')::timestamptz),
-  coalesce(r.created_at, (t.body ->> 'created_at')::timestamptz), t.attempted_at, t.finalized_at,
-  coalesce(r.tags, ARRAY(SELECT jsonb_array_elements_text(t.body -> 'tags'))),
-  coalesce(r.metadata, t.body -> 'metadata'), coalesce(t.errors, r.errors), t.progress,
-  t.run_lease, r.unique_key, NULL, t.result
-FROM awa.done_entries t
-LEFT JOIN awa.ready_entries r
-  ON r.ready_slot = t.ready_slot AND r.job_id = t.job_id AND r.run_lease = t.run_lease - 1
+SELECT * FROM (
+  -- The body is the newest ready row of the job at run_lease - 1 in the terminal row's slot: a
+  -- DLQ retry starts a job again at run_lease 0, so an older row with the same job and lease can
+  -- sit in the same slot, and a terminal row always belongs to the newest.
+  SELECT DISTINCT ON (t.ready_slot, t.job_id, t.run_lease)
+    t.job_id, coalesce(r.kind, t.body ->> 'kind'), t.queue, coalesce(r.args, t.body -> 'args'),
+    t.state, t.priority, t.attempt, coalesce(r.max_attempts, (t.body ->> 'max_attempts')::smallint),
+    coalesce(r.run_at, (t.body ->> 'run_at')::timestamptz),
+    coalesce(r.created_at, (t.body ->> 'created_at')::timestamptz), t.attempted_at, t.finalized_at,
+    coalesce(r.tags, ARRAY(SELECT jsonb_array_elements_text(t.body -> 'tags'))),
+    coalesce(r.metadata, t.body -> 'metadata'), coalesce(t.errors, r.errors), t.progress,
+    t.run_lease, r.unique_key, NULL, t.result
+  FROM awa.done_entries t
+  LEFT JOIN awa.ready_entries r
+    ON r.ready_slot = t.ready_slot AND r.job_id = t.job_id AND r.run_lease = t.run_lease - 1
+  ORDER BY t.ready_slot, t.job_id, t.run_lease, r.lane_seq DESC NULLS LAST
+) terminal
 UNION ALL
 SELECT h.job_id, h.kind, h.queue, h.args, 'failed', h.priority, h.attempt, h.max_attempts,
   h.held_at, h.created_at, h.attempted_at, h.held_at, h.tags, h.metadata, h.errors, h.progress,
