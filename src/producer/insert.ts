@@ -177,13 +177,14 @@ export type InsertManyOptions = Omit<InsertOptions, "unique" | "orderingKey"> & 
 const MAX_GROUP = 65536;
 
 const COPY_SPECIAL = /[\\\n\r\t]/;
+const COPY_SPECIAL_ALL = new RegExp(COPY_SPECIAL.source, "g");
 
 /** COPY text-format escaping of one field. */
 function copyText(v: string): string {
   // Most fields (JSON text, names) have nothing to escape: test before building a new string.
   if (!COPY_SPECIAL.test(v)) return v;
   return v.replace(
-    /[\\\n\r\t]/g,
+    COPY_SPECIAL_ALL,
     (c) => c === "\\" ? "\\\\" : c === "\n" ? "\\n" : c === "\r" ? "\\r" : "\\t",
   );
 }
@@ -291,7 +292,7 @@ async function insertBatch(
   // is being built.
   function* readyLines(): Generator<string> {
     for (let i = 0; i < jobs.length; i++) {
-      if (skipped.has(i)) continue;
+      // laneOf holds only immediate jobs that were not skipped.
       const lane = laneOf.get(i);
       if (!lane) continue;
       const j = jobs[i];
