@@ -16,12 +16,21 @@ export {
   AwaError,
   type AwaErrorCode,
   ClientStateError,
+  DatabaseError,
+  DeadlineExceededError,
+  JobCancelledError,
+  JobRescuedError,
+  SchemaMissingError,
   SchemaTooNewError,
+  SchemaTooOldError,
+  ShutdownAbortError,
   TerminalError,
   TimeoutError,
+  TransactionStateError,
   UniqueConflictError,
   ValidationError,
 } from "./src/errors.ts";
+export { VERSION } from "./src/version.ts";
 export { type Db, fromPg, type PgExecutor, type PgQueryable } from "./src/executor.ts";
 export { noDelaySocket, type SocketTarget, withNoDelay } from "./src/socket.ts";
 export {

@@ -9,9 +9,17 @@ export type AwaErrorCode =
   | "VALIDATION"
   | "UNIQUE_CONFLICT"
   | "SCHEMA_TOO_NEW"
+  | "SCHEMA_TOO_OLD"
+  | "SCHEMA_MISSING"
   | "CLIENT_STATE"
   | "TIMEOUT"
-  | "TERMINAL";
+  | "TERMINAL"
+  | "TRANSACTION_STATE"
+  | "DATABASE"
+  | "JOB_CANCELLED"
+  | "JOB_RESCUED"
+  | "DEADLINE_EXCEEDED"
+  | "SHUTDOWN";
 
 /** Base class of every error Awa throws on purpose. */
 export class AwaError extends Error {
@@ -67,6 +75,108 @@ export class SchemaTooNewError extends AwaError {
     this.name = "SchemaTooNewError";
     this.databaseVersion = databaseVersion;
     this.codeVersion = codeVersion;
+  }
+}
+
+/** The database schema is older than this code needs: run `migrate()` with this version. */
+export class SchemaTooOldError extends AwaError {
+  readonly databaseVersion: number;
+  readonly codeVersion: number;
+  constructor(schema: string, databaseVersion: number, codeVersion: number) {
+    super(
+      "SCHEMA_TOO_OLD",
+      `schema "${schema}" is at migration ${databaseVersion} but this @awa/awa needs ` +
+        `${codeVersion}; run migrate() with this version first`,
+    );
+    this.name = "SchemaTooOldError";
+    this.databaseVersion = databaseVersion;
+    this.codeVersion = codeVersion;
+  }
+}
+
+/** Awa is not installed in the named schema. */
+export class SchemaMissingError extends AwaError {
+  readonly schema: string;
+  constructor(schema: string, options?: ErrorOptions) {
+    super(
+      "SCHEMA_MISSING",
+      `schema "${schema}" has no Awa installed; run migrate() first (or pass the right schema)`,
+      options,
+    );
+    this.name = "SchemaMissingError";
+    this.schema = schema;
+  }
+}
+
+/**
+ * An operation would end, or cannot run inside, a transaction it does not own — for example a
+ * node-postgres client already inside the caller's `BEGIN` without `inTransaction: true`.
+ */
+export class TransactionStateError extends AwaError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("TRANSACTION_STATE", message, options);
+    this.name = "TransactionStateError";
+  }
+}
+
+/**
+ * A database error Awa did not expect as a contract outcome. `transient` is true for classes
+ * that a retry can cure (connection loss, server starting or shutting down, serialization
+ * failure, deadlock, statement or lock timeout); `sqlState` is the server's SQLSTATE, or the
+ * driver's error code (`ECONNREFUSED`, `CONNECTION_CLOSED`, …) when no server answered.
+ */
+export class DatabaseError extends AwaError {
+  readonly sqlState: string | undefined;
+  readonly transient: boolean;
+  constructor(
+    message: string,
+    info: { sqlState?: string; transient: boolean },
+    options?: ErrorOptions,
+  ) {
+    super("DATABASE", message, options);
+    this.name = "DatabaseError";
+    this.sqlState = info.sqlState;
+    this.transient = info.transient;
+  }
+}
+
+/** `ctx.signal.reason` when an operator (or `cancelByUniqueKey`) cancelled the running job. */
+export class JobCancelledError extends AwaError {
+  constructor(message = "the job was cancelled while it ran") {
+    super("JOB_CANCELLED", message);
+    this.name = "JobCancelledError";
+  }
+}
+
+/**
+ * `ctx.signal.reason` when maintenance rescued the attempt (its heartbeat went stale, for
+ * example after a long event-loop stall); another attempt may already be running.
+ */
+export class JobRescuedError extends AwaError {
+  constructor(message = "the attempt was rescued by maintenance; its outcome will be ignored") {
+    super("JOB_RESCUED", message);
+    this.name = "JobRescuedError";
+  }
+}
+
+/** `ctx.signal.reason` when the job ran past its queue's `deadlineMs`. */
+export class DeadlineExceededError extends AwaError {
+  readonly deadlineMs: number;
+  constructor(deadlineMs: number) {
+    super("DEADLINE_EXCEEDED", `the job ran past its deadline of ${deadlineMs} ms`);
+    this.name = "DeadlineExceededError";
+    this.deadlineMs = deadlineMs;
+  }
+}
+
+/**
+ * `ctx.signal.reason` when `shutdown()` timed out while the handler still ran; the attempt is
+ * released uncounted and another worker runs the job.
+ */
+export class ShutdownAbortError extends AwaError {
+  constructor() {
+    super("SHUTDOWN", "the worker shut down before the handler finished; the job will run again");
+    this.name = "ShutdownAbortError";
   }
 }
 

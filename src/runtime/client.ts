@@ -10,6 +10,7 @@ import { ClientStateError, ValidationError } from "../errors.ts";
 import { checkQueue, type JobDefinition } from "../job.ts";
 import { checkSchema, q } from "../schema.ts";
 import { withNoDelay } from "../socket.ts";
+import { VERSION } from "../version.ts";
 import { Completer } from "./completer.ts";
 import { RuntimeCore } from "./core.ts";
 import {
@@ -270,7 +271,7 @@ export class Client {
         core.instanceId,
         hostname(),
         process.pid,
-        "0.1.0",
+        VERSION,
         this.#timings.heartbeatIntervalMs,
         JSON.stringify(Object.fromEntries(this.#queues)),
       ],
