@@ -11,6 +11,7 @@ import { checkQueue, type JobDefinition } from "../job.ts";
 import { checkSchema, q } from "../schema.ts";
 import { withNoDelay } from "../socket.ts";
 import { VERSION } from "../version.ts";
+import { CANCEL_TOPIC, notifyChannel } from "./channels.ts";
 import { Completer } from "./completer.ts";
 import { RuntimeCore } from "./core.ts";
 import {
@@ -303,10 +304,14 @@ export class Client {
   async #listen(): Promise<void> {
     const core = this.#core;
     for (const d of this.#dispatchers) {
-      const sub = await core.sql.listen(`awa:${d.queue}`, () => d.wake(), () => d.wake());
+      const sub = await core.sql.listen(
+        notifyChannel(core.schema, d.queue),
+        () => d.wake(),
+        () => d.wake(),
+      );
       this.#unlisten.push(() => sub.unlisten());
     }
-    const cancel = await core.sql.listen("awa:cancel", (payload) => {
+    const cancel = await core.sql.listen(notifyChannel(core.schema, CANCEL_TOPIC), (payload) => {
       try {
         const { job_id, run_lease } = JSON.parse(payload);
         const a = core.attempts.get(`${job_id}:${run_lease}`);

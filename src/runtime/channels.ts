@@ -1,0 +1,24 @@
+/**
+ * NOTIFY channel names, scoped to the schema. `awa.notify_channel` (migration 006) computes the
+ * same names in SQL; `tests/channels_test.ts` checks that the two agree.
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { DEFAULT_SCHEMA } from "../schema.ts";
+
+/** Topic of cancel and rescue notices; `@` is outside the queue-name alphabet. */
+export const CANCEL_TOPIC = "@cancel";
+
+const encoder = new TextEncoder();
+
+/**
+ * The channel of a topic (a queue name for wakeups, or {@link CANCEL_TOPIC}) in a schema:
+ * `awa:<topic>` for the default schema, `<schema>:<topic>` for others, or
+ * `awa~<md5>` when that would exceed Postgres' 63-byte channel limit.
+ */
+export function notifyChannel(schema: string, topic: string): string {
+  if (schema === DEFAULT_SCHEMA) return `awa:${topic}`;
+  const scoped = `${schema}:${topic}`;
+  if (encoder.encode(scoped).length <= 63) return scoped;
+  return `awa~${createHash("md5").update(scoped).digest("hex")}`;
+}
