@@ -1,0 +1,65 @@
+/**
+ * Classification of driver errors at the storage boundary: one place decides which database
+ * failures a retry can cure, and turns anything unexpected into a {@link DatabaseError}.
+ * @module
+ */
+import { AwaError, DatabaseError } from "./errors.ts";
+import { pgErrorInfo } from "./executor.ts";
+
+/** SQLSTATE classes and codes that a later attempt of the same statement can succeed on. */
+const TRANSIENT_SQLSTATES = new Set([
+  "40001", // serialization_failure
+  "40P01", // deadlock_detected
+  "55P03", // lock_not_available (lock_timeout)
+  "57014", // query_canceled (statement_timeout)
+  "57P01", // admin_shutdown
+  "57P02", // crash_shutdown
+  "57P03", // cannot_connect_now (starting up / shutting down)
+  "53300", // too_many_connections
+  "53400", // configuration_limit_exceeded
+]);
+
+/** Driver-level codes (postgres.js, node-postgres, Node sockets) for a connection that failed. */
+const TRANSIENT_DRIVER_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EAI_AGAIN",
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+  "CONNECT_TIMEOUT",
+]);
+
+/** True when retrying the failed operation later can succeed (connection, timeout, conflict). */
+export function isTransientDbError(err: unknown): boolean {
+  if (err instanceof DatabaseError) return err.transient;
+  const { code } = pgErrorInfo(err);
+  if (code === undefined) {
+    const msg = String((err as { message?: unknown })?.message ?? "");
+    // node-postgres reports a dropped connection without a code.
+    return /Connection terminated|connection terminated|Client has encountered a connection error/
+      .test(msg);
+  }
+  return TRANSIENT_SQLSTATES.has(code) || code.startsWith("08") ||
+    TRANSIENT_DRIVER_CODES.has(code);
+}
+
+/**
+ * Wrap an unexpected driver error as a {@link DatabaseError} (AwaErrors pass through), keeping
+ * the original as `cause`. `what` names the operation, for the message.
+ */
+export function toDatabaseError(err: unknown, what: string): AwaError {
+  if (err instanceof AwaError) return err;
+  const { code, message } = pgErrorInfo(err);
+  const transient = isTransientDbError(err);
+  return new DatabaseError(
+    `${what} failed${transient ? " (transient; safe to retry)" : ""}: ${message}` +
+      (code ? ` [${code}]` : ""),
+    { sqlState: code, transient },
+    { cause: err },
+  );
+}
