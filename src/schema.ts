@@ -8,7 +8,8 @@ const SCHEMA_RE = /^[a-z_][a-z0-9_]{0,62}$/;
 
 /**
  * Validate a schema name: a plain lower-case identifier (letters, digits, _; at most 63) that is
- * not an SQL keyword Postgres refuses as an unquoted name (`order`, `select`, …). `undefined`
+ * neither an SQL keyword Postgres refuses as an unquoted name (`order`, `select`, …) nor
+ * starting with `pg_` (reserved for system schemas). `undefined`
  * means the default, `"awa"`.
  */
 export function checkSchema(schema: unknown, field = "schema"): string {
@@ -21,6 +22,9 @@ export function checkSchema(schema: unknown, field = "schema"): string {
   }
   if (NON_IDENTIFIER_KEYWORDS.has(s)) {
     throw new ValidationError(field, `${describe(s)} is an SQL keyword; choose another name`);
+  }
+  if (s.startsWith("pg_")) {
+    throw new ValidationError(field, "names starting with pg_ are reserved by Postgres");
   }
   return s;
 }
