@@ -36,10 +36,10 @@ function hasLoneSurrogate(s: string): boolean {
  * differently (non-integral or unsafe numbers, lone surrogates) or cannot represent.
  */
 export function canonicalJson(value: unknown, field = "args"): string {
-  return canonical(value, field, 1);
+  return canonical(value, field, 1, field);
 }
 
-function canonical(value: unknown, field: string, depth: number): string {
+function canonical(value: unknown, field: string, depth: number, root: string): string {
   if (value === null) return "null";
   switch (typeof value) {
     case "boolean":
@@ -60,7 +60,7 @@ function canonical(value: unknown, field: string, depth: number): string {
       return JSON.stringify(value);
     case "object": {
       if (depth > MAX_JSON_DEPTH) {
-        throw new ValidationError(field, `nests deeper than ${MAX_JSON_DEPTH} levels`);
+        throw new ValidationError(root, `nests deeper than ${MAX_JSON_DEPTH} levels`);
       }
       if (Array.isArray(value)) {
         const parts: string[] = [];
@@ -68,7 +68,7 @@ function canonical(value: unknown, field: string, depth: number): string {
           if (!(i in value) || value[i] === undefined) {
             throw new ValidationError(`${field}[${i}]`, "undefined or a hole is not JSON");
           }
-          parts.push(canonical(value[i], `${field}[${i}]`, depth + 1));
+          parts.push(canonical(value[i], `${field}[${i}]`, depth + 1, root));
         }
         return "[" + parts.join(",") + "]";
       }
@@ -81,7 +81,7 @@ function canonical(value: unknown, field: string, depth: number): string {
           if (hasLoneSurrogate(e.k)) {
             throw new ValidationError(field, `key ${JSON.stringify(e.k)} has a lone surrogate`);
           }
-          return JSON.stringify(e.k) + ":" + canonical(e.v, `${field}.${e.k}`, depth + 1);
+          return JSON.stringify(e.k) + ":" + canonical(e.v, `${field}.${e.k}`, depth + 1, root);
         }).join(",") + "}";
     }
     default:

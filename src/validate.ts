@@ -141,7 +141,7 @@ export function checkJson(value: unknown, field: string): string {
       throw new ValidationError(path, `${describe(v)} (a ${typeof v}) is not JSON-serialisable`);
     }
     if (depth > MAX_JSON_DEPTH) {
-      throw new ValidationError(path, `nests deeper than ${MAX_JSON_DEPTH} levels`);
+      throw new ValidationError(field, `nests deeper than ${MAX_JSON_DEPTH} levels`);
     }
     if (seen.has(v)) throw new ValidationError(path, "contains a circular reference");
     seen.add(v);
