@@ -130,7 +130,7 @@ const probes: Probe[] = [
   ],
   [
     "fromPg options null",
-    () => fromPg({ query: async () => ({ rows: [] }) }, null as never),
+    () => fromPg({ query: () => Promise.resolve({ rows: [] }) }, null as never),
     "options",
   ],
   // Database handles.
