@@ -16,6 +16,8 @@ export interface PgQueryable {
 export interface PgPoolClient extends PgQueryable {
   /** Return the client to its pool; with an error, the pool discards the connection. */
   release(err?: Error | boolean): void;
+  on?(event: "error", listener: (err: Error) => void): unknown;
+  removeListener?(event: "error", listener: (err: Error) => void): unknown;
 }
 
 /** Minimal shape of a node-postgres `Pool` that Awa needs. */
@@ -247,19 +249,28 @@ function pgPoolExecutor(pool: PgPool): Executor {
       (await pool.query(text, params)).rows as T[],
     atomic: async (fn) => {
       const client = await pool.connect();
+      // A checked-out client that loses its connection emits "error"; unobserved, that event
+      // would crash the process. The failure also surfaces from the pending query.
+      let broken: Error | null = null;
+      const onError = (err: Error) => broken = err;
+      client.on?.("error", onError);
+      const release = (err?: Error) => {
+        client.removeListener?.("error", onError);
+        client.release(err ?? broken ?? undefined);
+      };
       try {
         await client.query("BEGIN");
         const out = await fn(pgClientExecutor(client, true, pool));
         await client.query("COMMIT");
-        client.release();
+        release();
         return out;
       } catch (err) {
         try {
           await client.query("ROLLBACK");
-          client.release();
+          release();
         } catch (rollbackErr) {
           // The connection is broken or stuck: the pool must not hand it out again.
-          client.release(rollbackErr instanceof Error ? rollbackErr : true);
+          release(rollbackErr instanceof Error ? rollbackErr : new Error(String(rollbackErr)));
         }
         throw err;
       }

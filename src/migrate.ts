@@ -8,6 +8,7 @@ import { SchemaMissingError, SchemaTooNewError, SchemaTooOldError } from "./erro
 import { MIGRATIONS } from "./migrations_embedded.ts";
 import { checkSchema, inSchema } from "./schema.ts";
 import { checkOptions } from "./validate.ts";
+import { toDatabaseError } from "./db_errors.ts";
 
 const MIGRATE_KEYS: ReadonlySet<string> = new Set(["schema"]);
 
@@ -46,41 +47,49 @@ export async function migrate(db: Db, options: MigrateOptions = {}): Promise<Mig
   const o = checkOptions<MigrateOptions>(options, "options", MIGRATE_KEYS);
   const schema = checkSchema(o.schema);
   const ex = toExecutor(db);
-  return await ex.atomic(async (tx) => {
-    await tx.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [
-      `awa-migrate:${schema}`,
-    ]);
-    const [{ exists }] = await tx.query<{ exists: boolean }>(
-      "SELECT to_regclass($1) IS NOT NULL AS exists",
-      [`${schema}.schema_version`],
-    );
-    let from = 0;
-    if (exists) {
-      const [row] = await tx.query<{ v: number | null }>(
-        `SELECT max(version)::int AS v FROM ${schema}.schema_version`,
-      );
-      from = row.v ?? 0;
-    }
-    if (from > SCHEMA_VERSION) throw new SchemaTooNewError(schema, from, SCHEMA_VERSION);
-    const applied: number[] = [];
-    for (const m of MIGRATIONS) {
-      if (m.version <= from) continue;
-      await tx.query(inSchema(m.sql, schema));
-      await tx.query(
-        `INSERT INTO ${schema}.schema_version (version, description) VALUES ($1, $2)`,
-        [m.version, m.name],
-      );
-      applied.push(m.version);
-    }
-    return { from, to: Math.max(from, SCHEMA_VERSION), applied };
+  return await ex.atomic((tx) => applyMigrations(tx, schema)).catch((err) => {
+    throw toDatabaseError(err, `migrate (schema "${schema}")`);
   });
+}
+
+/** Apply pending migrations inside `tx`, serialised by a transaction-scoped advisory lock. */
+async function applyMigrations(tx: Executor, schema: string): Promise<MigrateResult> {
+  await tx.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [
+    `awa-migrate:${schema}`,
+  ]);
+  const [{ exists }] = await tx.query<{ exists: boolean }>(
+    "SELECT to_regclass($1) IS NOT NULL AS exists",
+    [`${schema}.schema_version`],
+  );
+  let from = 0;
+  if (exists) {
+    const [row] = await tx.query<{ v: number | null }>(
+      `SELECT max(version)::int AS v FROM ${schema}.schema_version`,
+    );
+    from = row.v ?? 0;
+  }
+  if (from > SCHEMA_VERSION) throw new SchemaTooNewError(schema, from, SCHEMA_VERSION);
+  const applied: number[] = [];
+  for (const m of MIGRATIONS) {
+    if (m.version <= from) continue;
+    await tx.query(inSchema(m.sql, schema));
+    await tx.query(
+      `INSERT INTO ${schema}.schema_version (version, description) VALUES ($1, $2)`,
+      [m.version, m.name],
+    );
+    applied.push(m.version);
+  }
+  return { from, to: Math.max(from, SCHEMA_VERSION), applied };
 }
 
 /** Current schema version of the database, or 0 when Awa is not installed. */
 export async function schemaVersion(db: Db, options: MigrateOptions = {}): Promise<number> {
   const o = checkOptions<MigrateOptions>(options, "options", MIGRATE_KEYS);
   const schema = checkSchema(o.schema);
-  return Math.max(0, await installedVersion(toExecutor(db), schema));
+  const version = await installedVersion(toExecutor(db), schema).catch((err) => {
+    throw toDatabaseError(err, "schemaVersion");
+  });
+  return Math.max(0, version);
 }
 
 /**

@@ -136,6 +136,40 @@ Deno.test({
 });
 
 Deno.test({
+  name: "fromPg(pool): a connection that dies mid-operation is discarded, not returned to the pool",
+  ...POOL_TEST,
+  async fn() {
+    // A schema whose scheduled-job table kills the inserting backend: the atomic operation fails,
+    // its ROLLBACK fails too, and the client must be released with the error.
+    await migrate(sql, { schema: "killer" });
+    await sql.unsafe(`CREATE FUNCTION killer.die() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NEW; END $$`);
+    await sql.unsafe(`CREATE TRIGGER die BEFORE INSERT ON killer.deferred_jobs
+      FOR EACH ROW EXECUTE FUNCTION killer.die()`);
+    const pool = new pg.Pool({ connectionString: t.url, max: 1 });
+    pool.on("error", () => {});
+    try {
+      const db = fromPg(pool);
+      const later = new Date(Date.now() + 3_600_000);
+      await assert.rejects(
+        insertMany(db, job, [{ args: { batch: 400, n: 0 } }, {
+          args: { batch: 400, n: 1 },
+          runAt: later,
+        }], {
+          schema: "killer",
+        }),
+      );
+      assertAllReleased(pool);
+      const ok = await insertMany(db, job, [{ args: { batch: 401, n: 0 } }], { schema: "killer" });
+      assert.equal(ok.count, 1, "the pool hands out a fresh, working connection");
+      assert.equal(await jobCount(sql, "(args->>'batch')::int = 400"), 0);
+    } finally {
+      await pool.end();
+    }
+  },
+});
+
+Deno.test({
   name: "fromPg(client) inside the caller's BEGIN never commits it: ROLLBACK removes everything",
   ...POOL_TEST,
   async fn() {
