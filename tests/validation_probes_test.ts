@@ -138,6 +138,9 @@ const probes: Probe[] = [
   ["fromPg({})", () => fromPg({} as never), "client"],
   ["forged pg executor", () => insert({ kind: "pg" } as unknown as Db, job, {}), "db"],
   // Shapes.
+  ["hand-made definition", () => insert(sql, { kind: "k" } as never, {}), "job"],
+  ["null definition", () => insertMany(sql, null as never, [{ args: {} }]), "job"],
+  ["cancel bad kind", () => cancelByUniqueKey(sql, { kind: "a b" } as never, {}), "job.kind"],
   ["sparse jobs", () => insertMany(sql, job, sparse), "jobs[0]"],
   ["sparse args array", () => insert(sql, job, { a: [1, , 3] }), "args.a[1]"],
   ["args 6000 deep", () => insert(sql, job, nested(6000)), "args"],

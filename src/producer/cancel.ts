@@ -7,7 +7,7 @@ import { type Db, toExecutor } from "../executor.ts";
 import { ValidationError } from "../errors.ts";
 import { toDatabaseError } from "../db_errors.ts";
 import { uniqueKeyHex } from "../hash.ts";
-import { checkQueue, type JobDefinition } from "../job.ts";
+import { checkKind, checkQueue, type JobDefinition } from "../job.ts";
 import { mapMissingSchema, requireSchema } from "../migrate.ts";
 import { checkSchema, q } from "../schema.ts";
 import { checkInt64, checkJson, checkOptions, checkText } from "../validate.ts";
@@ -40,9 +40,10 @@ export async function cancelByUniqueKey<A>(
   job: JobDefinition<A>,
   opts: CancelByUniqueKeyOptions = {},
 ): Promise<number | null> {
-  if (!job || typeof job.kind !== "string") {
+  if (typeof job !== "object" || job === null || typeof job.kind !== "string") {
     throw new ValidationError("job", "expected a job definition from defineJob()");
   }
+  checkKind(job.kind, "job.kind");
   const o = checkOptions<CancelByUniqueKeyOptions>(opts, "opts", CANCEL_KEYS);
   const schema = checkSchema(o.schema, "opts.schema");
   if (o.queue !== undefined) checkQueue(o.queue, "opts.queue");

@@ -139,7 +139,10 @@ export function normalizeJob<A>(
   opts: ManyJobOptions,
   field: string,
 ): NormalizedJob {
-  if (!def || typeof def.kind !== "string") {
+  if (
+    typeof def !== "object" || def === null || typeof def.kind !== "string" ||
+    typeof def.defaults !== "object" || def.defaults === null
+  ) {
     throw new ValidationError("job", "expected a job definition from defineJob()");
   }
   // A definition built by hand (not through defineJob) must meet the same rules.
