@@ -49,16 +49,20 @@ export class UniqueConflictError extends AwaError {
   readonly constraint: string;
   /** Hex of the 16-byte unique key, when known. */
   readonly uniqueKey: string | undefined;
-  constructor(uniqueKey: string | undefined, options?: ErrorOptions) {
+  /** For `insertMany`: index in the `jobs` array of the first row that clashed. */
+  readonly index: number | undefined;
+  constructor(uniqueKey: string | undefined, options?: ErrorOptions & { index?: number }) {
     super(
       "UNIQUE_CONFLICT",
-      `a job with unique key ${uniqueKey ?? "(unknown)"} already exists; ` +
+      `${options?.index === undefined ? "" : `jobs[${options.index}] clashes: `}a job with ` +
+        `unique key ${uniqueKey ?? "(unknown)"} already exists; ` +
         `pass onConflict: "skip" to ignore duplicates, or narrow unique.states`,
       options,
     );
     this.name = "UniqueConflictError";
     this.constraint = "idx_awa_jobs_unique";
     this.uniqueKey = uniqueKey;
+    this.index = options?.index;
   }
 }
 

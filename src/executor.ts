@@ -1,33 +1,94 @@
 /**
- * One small interface over the drivers Awa accepts: a postgres.js `Sql` or transaction, or a
- * node-postgres client / pool client wrapped by {@link fromPg}.
+ * One small interface over the drivers Awa accepts: a postgres.js `Sql`, transaction or reserved
+ * connection, or a node-postgres `Pool`, `Client` or `PoolClient` wrapped by {@link fromPg}.
  * @module
  */
 import type { Sql, TransactionSql } from "postgres";
+import { TransactionStateError, ValidationError } from "./errors.ts";
+import { checkOptions, describe } from "./validate.ts";
 
 /** Minimal shape of a node-postgres `Client` or `PoolClient` that Awa needs. */
 export interface PgQueryable {
   query(text: string, values?: unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
 }
 
-/** A node-postgres connection wrapped for Awa; create it with {@link fromPg}. */
+/** A client checked out of a node-postgres `Pool`. */
+export interface PgPoolClient extends PgQueryable {
+  /** Return the client to its pool; with an error, the pool discards the connection. */
+  release(err?: Error | boolean): void;
+  on?(event: "error", listener: (err: Error) => void): unknown;
+  removeListener?(event: "error", listener: (err: Error) => void): unknown;
+}
+
+/** Minimal shape of a node-postgres `Pool` that Awa needs. */
+export interface PgPool extends PgQueryable {
+  connect(): Promise<PgPoolClient>;
+  readonly totalCount: number;
+  readonly idleCount: number;
+}
+
+/** A node-postgres handle wrapped for Awa; create it with {@link fromPg}. */
 export interface PgExecutor {
   readonly kind: "pg";
+  /** The wrapped `Client`, `PoolClient` or `Pool`. */
   readonly client: PgQueryable;
+  /** The pool, when a `Pool` was wrapped: each atomic operation checks out its own client. */
+  readonly pool: PgPool | null;
   /** True when the wrapped client is inside a transaction the caller manages. */
   readonly inTransaction: boolean;
 }
 
+function isPgPool(h: object): h is PgPool {
+  const p = h as Partial<PgPool> & { release?: unknown };
+  return typeof p.connect === "function" && typeof p.release !== "function" &&
+    typeof p.totalCount === "number" && typeof p.idleCount === "number";
+}
+
+const FROM_PG_KEYS: ReadonlySet<string> = new Set(["inTransaction"]);
+
 /**
- * Wrap a node-postgres client for Awa's producer functions. Pass `{ inTransaction: true }` when
- * the client is inside your own `BEGIN`; the job then commits or rolls back with your
- * transaction. Otherwise multi-statement operations run in a transaction of their own.
+ * Wrap a node-postgres handle for Awa's producer functions and `migrate`.
+ *
+ * - A `Pool`: single statements go to `pool.query`; every multi-statement operation (insertMany,
+ *   migrate) checks out one client with `pool.connect()`, runs `BEGIN`…`COMMIT` on it and
+ *   releases it on every path (a client whose `ROLLBACK` failed is released with the error, so
+ *   the pool discards it). `inTransaction` is not allowed with a pool.
+ * - A `Client` or `PoolClient` with `{ inTransaction: true }`: you manage the transaction; jobs
+ *   commit or roll back with it, and Awa sends no transaction control at all.
+ * - A `Client` or `PoolClient` without it: a multi-statement operation first probes the session
+ *   with `SAVEPOINT`. Outside a transaction that fails harmlessly (SQLSTATE 25P01) and the
+ *   operation runs in a `BEGIN`…`COMMIT` of its own. Inside a transaction you opened, the
+ *   operation runs within that savepoint and releases it: Awa never commits or ends a transaction
+ *   it did not begin, and your `ROLLBACK` undoes the jobs too. A transaction already aborted by
+ *   an earlier error gets a {@link TransactionStateError}.
+ *
+ * Throws {@link ValidationError} for anything that is not a node-postgres handle.
  */
-export function fromPg(client: PgQueryable, options: { inTransaction?: boolean } = {}): PgExecutor {
-  if (!client || typeof client.query !== "function") {
-    throw new TypeError("fromPg: expected a node-postgres Client or PoolClient");
+export function fromPg(
+  client: PgQueryable | PgPool,
+  options: { inTransaction?: boolean } = {},
+): PgExecutor {
+  if (
+    typeof client !== "object" || client === null ||
+    typeof (client as PgQueryable).query !== "function"
+  ) {
+    throw new ValidationError(
+      "client",
+      `fromPg expects a node-postgres Pool, Client or PoolClient, got ${describe(client)}`,
+    );
   }
-  return { kind: "pg", client, inTransaction: options.inTransaction ?? false };
+  const o = checkOptions<{ inTransaction?: boolean }>(options, "options", FROM_PG_KEYS);
+  if (o.inTransaction !== undefined && typeof o.inTransaction !== "boolean") {
+    throw new ValidationError("options.inTransaction", "must be a boolean");
+  }
+  const pool = isPgPool(client) ? client : null;
+  if (pool && o.inTransaction) {
+    throw new ValidationError(
+      "options.inTransaction",
+      "a Pool is never inside your transaction; pass the client you ran BEGIN on",
+    );
+  }
+  return Object.freeze({ kind: "pg", client, pool, inTransaction: o.inTransaction ?? false });
 }
 
 /** Anything Awa accepts as a database handle. */
@@ -35,6 +96,11 @@ export type Db = Sql | TransactionSql | PgExecutor;
 
 /** Internal uniform executor. */
 export interface Executor {
+  /**
+   * The handle this executor was made from, for per-handle caches. A postgres.js transaction is
+   * its own handle (it lives as long as the transaction).
+   */
+  readonly identity: object;
   query<T = Record<string, unknown>>(text: string, params?: unknown[]): Promise<T[]>;
   /** Run `fn` atomically: in the caller's transaction if there is one, else in a new one. */
   atomic<T>(fn: (ex: Executor) => Promise<T>): Promise<T>;
@@ -43,83 +109,211 @@ export interface Executor {
 }
 
 function isPgExecutor(db: unknown): db is PgExecutor {
-  return typeof db === "object" && db !== null && (db as PgExecutor).kind === "pg";
+  return typeof db === "object" && db !== null && (db as PgExecutor).kind === "pg" &&
+    typeof (db as PgExecutor).client?.query === "function";
 }
 
 function isPostgresJs(db: unknown): db is Sql | TransactionSql {
   return typeof db === "function" && typeof (db as Sql).unsafe === "function";
 }
 
-function postgresJsExecutor(sql: Sql | TransactionSql, inTx: boolean): Executor {
+type Send = (text: string) => Promise<unknown>;
+
+const PROBE = "awa_atomic";
+
+/**
+ * Atomic block on one session whose transaction state Awa does not know: a savepoint inside the
+ * caller's transaction, else a transaction of its own.
+ */
+async function sessionAtomic<T>(send: Send, run: () => Promise<T>): Promise<T> {
+  let inCallerTx: boolean;
+  try {
+    await send(`SAVEPOINT ${PROBE}`);
+    inCallerTx = true;
+  } catch (err) {
+    const code = (err as { code?: unknown })?.code;
+    if (code !== "25P01") {
+      throw new TransactionStateError(
+        `cannot start an atomic operation on this connection (${describe(code)}): ` +
+          "its transaction is aborted or unusable; roll it back first",
+        { cause: err },
+      );
+    }
+    inCallerTx = false;
+  }
+  if (inCallerTx) {
+    try {
+      const out = await run();
+      await send(`RELEASE SAVEPOINT ${PROBE}`);
+      return out;
+    } catch (err) {
+      await send(`ROLLBACK TO SAVEPOINT ${PROBE}`).then(() => send(`RELEASE SAVEPOINT ${PROBE}`))
+        .catch(() => {});
+      throw err;
+    }
+  }
+  await send("BEGIN");
+  try {
+    const out = await run();
+    await send("COMMIT");
+    return out;
+  } catch (err) {
+    await send("ROLLBACK").catch(() => {});
+    throw err;
+  }
+}
+
+/** The writable half of a postgres.js COPY query; see {@link postgresJsCopyIn}. */
+interface CopyQuery extends Promise<unknown> {
+  writable(): Promise<NodeJS.WritableStream & { destroy(err?: Error): void }>;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * COPY FROM STDIN through postgres.js, rejecting on every failure. postgres.js 3.4 resolves the
+ * query with the stream and then reports a server-side COPY error (bad data, a constraint) only
+ * through the query's own reject, after the stream has finished — which nobody observes, so the
+ * stream never emits `finish` nor `error`. Taking over that reject hook turns the server's error
+ * into a rejection here; the server then answers ReadyForQuery and the connection is reusable.
+ */
+async function postgresJsCopyIn(
+  sql: Sql | TransactionSql,
+  statement: string,
+  lines: Iterable<string>,
+): Promise<void> {
+  const query = sql.unsafe(statement) as unknown as CopyQuery;
+  const stream = await query.writable();
+  const done = new Promise<void>((resolve, reject) => {
+    query.reject = reject;
+    stream.on("finish", resolve);
+    stream.on("error", reject);
+  });
+  done.catch(() => {});
+  let chunk = "";
+  try {
+    for (const line of lines) {
+      chunk += line;
+      if (chunk.length >= 1 << 16) {
+        if (!stream.write(chunk)) {
+          await Promise.race([new Promise((r) => stream.once("drain", r)), done]);
+        }
+        chunk = "";
+      }
+    }
+  } catch (err) {
+    // Our own failure while building rows: CopyFail tells the server to abandon the COPY.
+    stream.destroy(err as Error);
+    await done.catch(() => {});
+    throw err;
+  }
+  stream.end(chunk);
+  await done;
+}
+
+function postgresJsExecutor(sql: Sql | TransactionSql): Executor {
+  const inTx = typeof (sql as TransactionSql).savepoint === "function";
+  const canBegin = typeof (sql as Sql).begin === "function";
   const ex: Executor = {
+    identity: sql,
     query: async <T>(text: string, params: unknown[] = []) =>
       (await sql.unsafe(text, params as never[])) as unknown as T[],
-    atomic: (fn) =>
-      inTx ? fn(ex) : (sql as Sql).begin((tx) => fn(postgresJsExecutor(tx, true))) as never,
-    copyIn: async (statement, lines) => {
-      const stream = await sql.unsafe(statement).writable();
-      const done = new Promise<void>((resolve, reject) => {
-        stream.on("finish", resolve);
-        stream.on("error", reject);
-      });
-      let chunk = "";
-      for (const line of lines) {
-        chunk += line;
-        if (chunk.length >= 1 << 16) {
-          if (!stream.write(chunk)) await new Promise((r) => stream.once("drain", r));
-          chunk = "";
-        }
-      }
-      stream.end(chunk);
-      await done;
+    atomic: (fn) => {
+      if (inTx) return fn(ex);
+      if (canBegin) return (sql as Sql).begin((tx) => fn(postgresJsExecutor(tx))) as never;
+      // A reserved connection (sql.reserve()): one session, state unknown.
+      return sessionAtomic((text) => sql.unsafe(text), () => fn(ex));
+    },
+    copyIn: (statement, lines) => postgresJsCopyIn(sql, statement, lines),
+  };
+  return ex;
+}
+
+function pgClientExecutor(client: PgQueryable, inTx: boolean, identity: object): Executor {
+  const ex: Executor = {
+    identity,
+    query: async <T>(text: string, params: unknown[] = []) =>
+      (await client.query(text, params)).rows as T[],
+    atomic: (fn) => {
+      if (inTx) return fn(ex);
+      const inner = pgClientExecutor(client, true, identity);
+      return sessionAtomic((text) => client.query(text), () => fn(inner));
     },
   };
   return ex;
 }
 
-function pgExecutor(client: PgQueryable, inTx: boolean): Executor {
-  const ex: Executor = {
+function pgPoolExecutor(pool: PgPool): Executor {
+  return {
+    identity: pool,
     query: async <T>(text: string, params: unknown[] = []) =>
-      (await client.query(text, params)).rows as T[],
+      (await pool.query(text, params)).rows as T[],
     atomic: async (fn) => {
-      if (inTx) return await fn(ex);
-      await client.query("BEGIN");
+      const client = await pool.connect();
+      // A checked-out client that loses its connection emits "error"; unobserved, that event
+      // would crash the process. The failure also surfaces from the pending query.
+      let broken: Error | null = null;
+      const onError = (err: Error) => broken = err;
+      client.on?.("error", onError);
+      const release = (err?: Error) => {
+        client.removeListener?.("error", onError);
+        client.release(err ?? broken ?? undefined);
+      };
       try {
-        const out = await fn(pgExecutor(client, true));
+        await client.query("BEGIN");
+        const out = await fn(pgClientExecutor(client, true, pool));
         await client.query("COMMIT");
+        release();
         return out;
       } catch (err) {
-        await client.query("ROLLBACK");
+        try {
+          await client.query("ROLLBACK");
+          release();
+        } catch (rollbackErr) {
+          // The connection is broken or stuck: the pool must not hand it out again.
+          release(rollbackErr instanceof Error ? rollbackErr : new Error(String(rollbackErr)));
+        }
         throw err;
       }
     },
   };
-  return ex;
 }
 
-/** Resolve a public database handle into an executor; throws TypeError for anything else. */
+/** Resolve a public database handle into an executor; throws ValidationError for anything else. */
 export function toExecutor(db: Db): Executor {
-  if (isPgExecutor(db)) return pgExecutor(db.client, db.inTransaction);
-  if (isPostgresJs(db)) {
-    const inTx = typeof (db as TransactionSql).savepoint === "function";
-    return postgresJsExecutor(db, inTx);
+  if (isPgExecutor(db)) {
+    return db.pool
+      ? pgPoolExecutor(db.pool)
+      : pgClientExecutor(db.client, db.inTransaction, db.client);
   }
-  throw new TypeError(
-    "expected a postgres.js Sql or transaction, or a node-postgres client wrapped with fromPg()",
+  if (isPostgresJs(db)) return postgresJsExecutor(db);
+  throw new ValidationError(
+    "db",
+    "expected a postgres.js Sql or transaction, or a node-postgres handle wrapped with " +
+      `fromPg(), got ${describe(db)}`,
   );
 }
 
 /** Postgres error fields Awa maps to typed errors (postgres.js and pg name them differently). */
-export function pgErrorInfo(err: unknown): { code?: string; constraint?: string; message: string } {
+export function pgErrorInfo(
+  err: unknown,
+): { code?: string; constraint?: string; detail?: string; message: string } {
   const e = err as {
-    code?: string;
+    code?: unknown;
     constraint_name?: string;
     constraint?: string;
-    message?: string;
+    detail?: unknown;
+    message?: unknown;
   };
+  let message: string;
+  try {
+    message = String(e?.message ?? err);
+  } catch {
+    message = describe(err);
+  }
   return {
     code: typeof e?.code === "string" ? e.code : undefined,
     constraint: e?.constraint_name ?? e?.constraint,
-    message: String(e?.message ?? err),
+    detail: typeof e?.detail === "string" ? e.detail : undefined,
+    message,
   };
 }

@@ -3,9 +3,23 @@
  * @module
  */
 import { ValidationError } from "./errors.ts";
-import { DEFAULT_UNIQUE_STATES, JOB_STATES, type JobState } from "./hash.ts";
+import { checkStates, DEFAULT_UNIQUE_STATES } from "./hash.ts";
+import {
+  checkInteger,
+  checkJson,
+  checkOptions,
+  checkText,
+  describe,
+  MAX_KIND_LENGTH,
+  MAX_QUEUE_BYTES,
+  NAME_RE,
+} from "./validate.ts";
 
-/** Validator for job args; throw (any error) to reject, or return nothing to accept. */
+/**
+ * Validator for job args; throw (any error) to reject, or return nothing to accept. It must be
+ * synchronous: an `async` function is refused by {@link defineJob}, and a validator that returns
+ * a promise fails the insert with a `ValidationError`.
+ */
 export type ArgsValidator<A> = (args: A) => void;
 
 /** Defaults applied to every insert of a job kind. */
@@ -33,36 +47,38 @@ export interface JobDefinition<A> {
 /** Extract the args type of a job definition. */
 export type ArgsOf<D> = D extends JobDefinition<infer A> ? A : never;
 
-const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.:\-]*$/;
 const encoder = new TextEncoder();
 
-/** Validate a job kind name. */
+/** Validate a job kind name: 1-200 characters matching {@link NAME_RE}. */
 export function checkKind(kind: unknown, field = "kind"): string {
-  if (typeof kind !== "string" || kind.length === 0 || kind.length > 200 || !NAME_RE.test(kind)) {
+  if (
+    typeof kind !== "string" || kind.length === 0 || kind.length > MAX_KIND_LENGTH ||
+    !NAME_RE.test(kind)
+  ) {
     throw new ValidationError(
       field,
-      `must be 1-200 characters of letters, digits, _ . : - (starting with a letter, digit or _), ` +
-        `got ${JSON.stringify(kind)}`,
+      `must be 1-${MAX_KIND_LENGTH} characters of letters, digits, _ . : - (starting with a ` +
+        `letter, digit or _), got ${describe(kind)}`,
     );
   }
   return kind;
 }
 
-/** Validate a queue name: it becomes a NOTIFY channel `awa:<queue>`, which caps it at 59 bytes. */
+/** Validate a queue name: it becomes a NOTIFY channel, which caps it at 59 bytes. */
 export function checkQueue(queue: unknown, field = "queue"): string {
   if (typeof queue !== "string" || queue.length === 0 || !NAME_RE.test(queue)) {
     throw new ValidationError(
       field,
       `must be letters, digits, _ . : - (starting with a letter, digit or _), got ${
-        JSON.stringify(queue)
+        describe(queue)
       }`,
     );
   }
-  if (encoder.encode(queue).length > 59) {
+  if (encoder.encode(queue).length > MAX_QUEUE_BYTES) {
     throw new ValidationError(
       field,
-      `queue ${JSON.stringify(queue)} is longer than 59 bytes; Postgres NOTIFY channel names ` +
-        "(awa:<queue>) are limited to 63 bytes",
+      `queue ${describe(queue)} is longer than ${MAX_QUEUE_BYTES} bytes; Postgres NOTIFY ` +
+        "channel names are limited to 63 bytes",
     );
   }
   return queue;
@@ -70,21 +86,12 @@ export function checkQueue(queue: unknown, field = "queue"): string {
 
 /** Validate a priority (1 most urgent .. 4 bulk). */
 export function checkPriority(priority: unknown, field = "priority"): number {
-  if (!Number.isInteger(priority) || (priority as number) < 1 || (priority as number) > 4) {
-    throw new ValidationError(
-      field,
-      `must be an integer from 1 (most urgent) to 4, got ${priority}`,
-    );
-  }
-  return priority as number;
+  return checkInteger(priority, field, 1, 4);
 }
 
 /** Validate max attempts (1..1000). */
 export function checkMaxAttempts(n: unknown, field = "maxAttempts"): number {
-  if (!Number.isInteger(n) || (n as number) < 1 || (n as number) > 1000) {
-    throw new ValidationError(field, `must be an integer from 1 to 1000, got ${n}`);
-  }
-  return n as number;
+  return checkInteger(n, field, 1, 1000);
 }
 
 /** Validate tags: at most 20 non-empty strings of at most 200 characters. */
@@ -92,87 +99,77 @@ export function checkTags(tags: unknown, field = "tags"): string[] {
   if (!Array.isArray(tags) || tags.length > 20) {
     throw new ValidationError(field, "must be an array of at most 20 strings");
   }
-  for (const [i, t] of tags.entries()) {
-    if (typeof t !== "string" || t.length === 0 || t.length > 200 || t.includes("\u0000")) {
-      throw new ValidationError(
-        `${field}[${i}]`,
-        "must be a non-empty string of at most 200 chars",
-      );
-    }
+  for (let i = 0; i < tags.length; i++) {
+    const t = checkText(tags[i], `${field}[${i}]`, 200);
+    if (t.length === 0) throw new ValidationError(`${field}[${i}]`, "must not be empty");
   }
   return tags as string[];
 }
 
-/**
- * Check that `value` survives a JSON round trip unchanged and holds nothing Postgres jsonb
- * rejects. Returns its serialized form.
- */
-export function checkJson(value: unknown, field: string): string {
-  const seen = new Set<object>();
-  const walk = (v: unknown, path: string): void => {
-    if (v === null || typeof v === "boolean") return;
-    if (typeof v === "string") {
-      if (v.includes("\u0000")) throw new ValidationError(path, "strings must not contain \\u0000");
-      if (!v.isWellFormed()) throw new ValidationError(path, "string has a lone UTF-16 surrogate");
-      return;
-    }
-    if (typeof v === "number") {
-      if (!Number.isFinite(v)) throw new ValidationError(path, `${v} is not valid JSON`);
-      return;
-    }
-    if (typeof v !== "object") {
-      throw new ValidationError(path, `a ${typeof v} is not JSON-serialisable`);
-    }
-    if (seen.has(v)) throw new ValidationError(path, "contains a circular reference");
-    seen.add(v);
-    if (Array.isArray(v)) {
-      v.forEach((x, i) => {
-        if (x === undefined) throw new ValidationError(`${path}[${i}]`, "undefined is not JSON");
-        walk(x, `${path}[${i}]`);
-      });
-    } else {
-      const proto = Object.getPrototypeOf(v);
-      if (proto !== Object.prototype && proto !== null) {
-        throw new ValidationError(
-          path,
-          `a ${proto?.constructor?.name ?? "non-plain"} object is not plain JSON; convert it first`,
-        );
-      }
-      for (const [k, x] of Object.entries(v)) {
-        if (k.includes("\u0000")) throw new ValidationError(path, "keys must not contain \\u0000");
-        if (x !== undefined) walk(x, `${path}.${k}`);
-      }
-    }
-    seen.delete(v);
-  };
-  walk(value, field);
-  return JSON.stringify(value);
+export { checkJson };
+
+const DEFAULT_KEYS: ReadonlySet<string> = new Set([
+  "queue",
+  "priority",
+  "maxAttempts",
+  "tags",
+  "validate",
+]);
+
+function isAsyncFunction(f: unknown): boolean {
+  return typeof f === "function" &&
+    (f.constructor?.name === "AsyncFunction" || f.constructor?.name === "AsyncGeneratorFunction");
 }
 
-/** Validate a unique-states list. */
-export function checkStates(states: unknown, field: string): JobState[] {
-  if (!Array.isArray(states) || states.some((s) => !JOB_STATES.includes(s))) {
-    throw new ValidationError(field, `must be an array of states from ${JOB_STATES.join(", ")}`);
+/**
+ * Run a definition's `validate` on `args`; a throw or a returned promise becomes a
+ * {@link ValidationError} on `field`.
+ */
+export function runValidator<A>(def: JobDefinition<A>, args: A, field: string): void {
+  const validate = def.defaults.validate;
+  if (validate === undefined) return;
+  let out: unknown;
+  try {
+    out = validate(args);
+  } catch (err) {
+    const msg = err instanceof Error ? err.message : describe(err);
+    throw new ValidationError(field, msg, { cause: err });
   }
-  return states as JobState[];
+  if (typeof (out as PromiseLike<unknown>)?.then === "function") {
+    // Observe the promise so its rejection cannot surface as an unhandled rejection.
+    Promise.resolve(out).catch(() => {});
+    throw new ValidationError(
+      "job.defaults.validate",
+      "returned a promise; validators must be synchronous (check async rules before insert)",
+    );
+  }
 }
 
 /**
  * Define a job kind once; its args type then flows into `insert`, `insertMany` and the worker
  * handler. Defaults (queue, priority, maxAttempts, tags) apply to every insert of the kind.
+ * Throws {@link ValidationError} for a bad kind, bad defaults, unknown default keys or an
+ * `async` validator.
  */
 export function defineJob<A>(kind: string, defaults: JobDefaults<A> = {}): JobDefinition<A> {
   checkKind(kind);
-  if (defaults.queue !== undefined) checkQueue(defaults.queue, "defaults.queue");
-  if (defaults.priority !== undefined) checkPriority(defaults.priority, "defaults.priority");
-  if (defaults.maxAttempts !== undefined) {
-    checkMaxAttempts(defaults.maxAttempts, "defaults.maxAttempts");
+  const d = checkOptions<JobDefaults<A>>(defaults, "defaults", DEFAULT_KEYS);
+  if (d.queue !== undefined) checkQueue(d.queue, "defaults.queue");
+  if (d.priority !== undefined) checkPriority(d.priority, "defaults.priority");
+  if (d.maxAttempts !== undefined) checkMaxAttempts(d.maxAttempts, "defaults.maxAttempts");
+  if (d.tags !== undefined) checkTags(d.tags, "defaults.tags");
+  if (d.validate !== undefined) {
+    if (typeof d.validate !== "function") {
+      throw new ValidationError("defaults.validate", "must be a function");
+    }
+    if (isAsyncFunction(d.validate)) {
+      throw new ValidationError(
+        "defaults.validate",
+        "must be synchronous; an async validator cannot reject an insert in time",
+      );
+    }
   }
-  if (defaults.tags !== undefined) checkTags(defaults.tags, "defaults.tags");
-  if (defaults.validate !== undefined && typeof defaults.validate !== "function") {
-    throw new ValidationError("defaults.validate", "must be a function");
-  }
-  return Object.freeze({ kind, defaults: Object.freeze({ ...defaults }) });
+  return Object.freeze({ kind, defaults: Object.freeze({ ...d }) });
 }
 
-export { DEFAULT_UNIQUE_STATES };
+export { checkStates, DEFAULT_UNIQUE_STATES };

@@ -410,7 +410,7 @@ const badInputs: [string, (db: typeof sql) => Promise<unknown>, string][] = [
   [
     "insertMany unknown batch option",
     (db) => insertMany(db, anyJob, [{ args: {} }], { batchsize: 5 } as never),
-    "jobs[0].batchsize",
+    "opts.batchsize",
   ],
   [
     "insertMany batchSize 0",
@@ -530,7 +530,7 @@ Deno.test({
       // The connection is usable afterwards (no transaction left open).
       const { rows } = await client.query("SELECT 1 AS one");
       assert.equal(rows[0].one, 1);
-      assert.throws(() => fromPg({} as never), TypeError);
+      assert.throws(() => fromPg({} as never), ValidationError);
     } finally {
       await client.end();
     }

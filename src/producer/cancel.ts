@@ -5,9 +5,12 @@
  */
 import { type Db, toExecutor } from "../executor.ts";
 import { ValidationError } from "../errors.ts";
+import { toDatabaseError } from "../db_errors.ts";
 import { uniqueKeyHex } from "../hash.ts";
-import { checkQueue, type JobDefinition } from "../job.ts";
+import { checkKind, checkQueue, type JobDefinition } from "../job.ts";
+import { mapMissingSchema, requireSchema } from "../migrate.ts";
 import { checkSchema, q } from "../schema.ts";
+import { checkInt64, checkJson, checkOptions, checkText } from "../validate.ts";
 
 /** The components a unique key was built from (as passed to `insert`'s `unique`). */
 export interface CancelByUniqueKeyOptions {
@@ -15,43 +18,65 @@ export interface CancelByUniqueKeyOptions {
   args?: unknown;
   /** Queue name, when the key was built `byQueue`. */
   queue?: string;
-  /** Period bucket, when the key was built `byPeriod`. */
+  /** Period bucket, when the key was built `byPeriod`: a safe integer or a bigint. */
   byPeriod?: number | bigint;
-  /** Reason recorded in the job's errors. */
+  /** Reason recorded in the job's errors (at most 1000 characters, no NUL). */
   reason?: string;
   /** Awa schema. Default `"awa"`. */
   schema?: string;
 }
 
+const CANCEL_KEYS: ReadonlySet<string> = new Set(["args", "queue", "byPeriod", "reason", "schema"]);
+
 /**
  * Cancel the job holding the unique key built from `kind` and the given components. Returns the
  * cancelled job's id, or null when no live job holds the key. A running job's handler sees its
- * signal abort. Pass a transaction handle to cancel inside your transaction.
+ * signal abort. Pass a transaction handle to cancel inside your transaction. Unknown option keys
+ * (a misspelt `arg`) are rejected with {@link ValidationError}: silently dropping one would
+ * compute a different key and could cancel another job.
  */
 export async function cancelByUniqueKey<A>(
   db: Db,
   job: JobDefinition<A>,
   opts: CancelByUniqueKeyOptions = {},
 ): Promise<number | null> {
-  if (!job || typeof job.kind !== "string") {
+  if (typeof job !== "object" || job === null || typeof job.kind !== "string") {
     throw new ValidationError("job", "expected a job definition from defineJob()");
   }
-  const schema = checkSchema(opts.schema, "opts.schema");
-  if (opts.queue !== undefined) checkQueue(opts.queue, "opts.queue");
-  const key = uniqueKeyHex({
-    kind: job.kind,
-    queue: opts.queue,
-    args: opts.args,
-    periodBucket: opts.byPeriod,
-  });
-  const rows = await toExecutor(db).query<{ id: string; state: string | null }>(
-    q(
-      schema,
-      `SELECT u.job_id::text AS id, awa.cancel_job(u.job_id, $2) AS state
-      FROM awa.job_unique_claims u WHERE u.unique_key = decode($1, 'hex')`,
-    ),
-    [key, opts.reason ?? "cancelled by unique key"],
-  );
-  const hit = rows.find((r) => r.state === "cancelled");
-  return hit ? Number(hit.id) : null;
+  checkKind(job.kind, "job.kind");
+  const o = checkOptions<CancelByUniqueKeyOptions>(opts, "opts", CANCEL_KEYS);
+  const schema = checkSchema(o.schema, "opts.schema");
+  if (o.queue !== undefined) checkQueue(o.queue, "opts.queue");
+  if (o.args !== undefined) checkJson(o.args, "opts.args");
+  const byPeriod = o.byPeriod === undefined ? undefined : checkInt64(o.byPeriod, "opts.byPeriod");
+  const reason = o.reason === undefined
+    ? "cancelled by unique key"
+    : checkText(o.reason, "opts.reason", 1000);
+  let key: string;
+  try {
+    key = uniqueKeyHex({ kind: job.kind, queue: o.queue, args: o.args, periodBucket: byPeriod });
+  } catch (err) {
+    if (!(err instanceof ValidationError) || !err.field.startsWith("args")) throw err;
+    throw new ValidationError(
+      "opts." + err.field,
+      err.message.slice(err.field.length + 2),
+      { cause: err },
+    );
+  }
+  const ex = toExecutor(db);
+  try {
+    await requireSchema(ex, schema);
+    const rows = await ex.query<{ id: string; state: string | null }>(
+      q(
+        schema,
+        `SELECT u.job_id::text AS id, awa.cancel_job(u.job_id, $2) AS state
+        FROM awa.job_unique_claims u WHERE u.unique_key = decode($1, 'hex')`,
+      ),
+      [key, reason],
+    );
+    const hit = rows.find((r) => r.state === "cancelled");
+    return hit ? Number(hit.id) : null;
+  } catch (err) {
+    throw toDatabaseError(mapMissingSchema(err, ex, schema), "cancelByUniqueKey");
+  }
 }

@@ -4,11 +4,15 @@
  * @module
  */
 import { type Db, type Executor, pgErrorInfo, toExecutor } from "../executor.ts";
-import { UniqueConflictError, ValidationError } from "../errors.ts";
+import { AwaError, UniqueConflictError, ValidationError } from "../errors.ts";
+import { toDatabaseError } from "../db_errors.ts";
 import type { JobDefinition } from "../job.ts";
+import { mapMissingSchema, requireSchema } from "../migrate.ts";
 import { checkSchema, q } from "../schema.ts";
+import { checkInteger, checkOptions, describe } from "../validate.ts";
 import {
   type InsertOptions,
+  JOB_OPTION_KEYS,
   type ManyJobOptions,
   type NormalizedJob,
   normalizeJob,
@@ -38,16 +42,42 @@ export function toId(value: unknown): number {
   return n;
 }
 
-/** Map a Postgres unique violation on Awa's claim index to {@link UniqueConflictError}. */
-export function mapInsertError(err: unknown, uniqueKey?: string | null): unknown {
+/**
+ * Map a Postgres unique violation on Awa's claim index to {@link UniqueConflictError} (naming the
+ * row of an insertMany batch when the server says which one clashed), and an `awa:` field check
+ * to {@link ValidationError}.
+ */
+export function mapInsertError(
+  err: unknown,
+  uniqueKey?: string | null,
+  at: { index?: number; batchStart?: number } = {},
+): unknown {
+  if (err instanceof AwaError) return err;
   const info = pgErrorInfo(err);
   if (info.code === "23505" && info.constraint === "idx_awa_jobs_unique") {
-    return new UniqueConflictError(uniqueKey ?? undefined, { cause: err });
+    let key = uniqueKey ?? undefined;
+    let index = at.index;
+    if (info.detail?.startsWith("{")) {
+      try {
+        // reserve_bulk_enqueue names the first clashing row of its batch.
+        const d = JSON.parse(info.detail) as { index?: unknown; key?: unknown };
+        if (typeof d.index === "number") index = (at.batchStart ?? 0) + d.index;
+        if (typeof d.key === "string") key = d.key;
+      } catch {
+        // A DETAIL from elsewhere: keep what the caller knows.
+      }
+    }
+    return new UniqueConflictError(key, { cause: err, index });
   }
   if ((info.code === "23514" || info.code === "22023") && info.message.startsWith("awa: ")) {
     return new ValidationError("job", info.message.slice(5), { cause: err });
   }
   return err;
+}
+
+/** Final mapping of a producer failure: typed errors pass, anything else is a DatabaseError. */
+function producerError(err: unknown, ex: Executor, schema: string, what: string): AwaError {
+  return toDatabaseError(mapMissingSchema(err, ex, schema), what);
 }
 
 const INSERT_JOB_SQL = `SELECT id::text, kind, queue, state, priority, max_attempts, run_at,
@@ -93,6 +123,7 @@ async function insertOne(
   schema: string,
   job: NormalizedJob,
   onConflict: "error" | "skip",
+  index?: number,
 ): Promise<InsertedJob | null> {
   try {
     const rows = await ex.query<InsertedRow>(q(schema, INSERT_JOB_SQL), [
@@ -111,17 +142,19 @@ async function insertOne(
     ]);
     return rows.length === 0 ? null : toInserted(rows[0]);
   } catch (err) {
-    throw mapInsertError(err, job.uniqueKeyHex);
+    throw mapInsertError(err, job.uniqueKeyHex, { index });
   }
 }
 
 function checkOnConflict(v: unknown): "error" | "skip" {
   if (v === undefined) return "error";
   if (v !== "error" && v !== "skip") {
-    throw new ValidationError("opts.onConflict", `must be "error" or "skip", got ${v}`);
+    throw new ValidationError("opts.onConflict", `must be "error" or "skip", got ${describe(v)}`);
   }
   return v;
 }
+
+const INSERT_KEYS: ReadonlySet<string> = new Set([...JOB_OPTION_KEYS, "schema", "onConflict"]);
 
 /**
  * Insert one job. With a transaction handle (`sql.begin(tx => insert(tx, ...))`) the job exists
@@ -148,11 +181,18 @@ export async function insert<A>(
   args: A,
   opts: InsertOptions = {},
 ): Promise<InsertedJob | null> {
-  const schema = checkSchema(opts?.schema, "opts.schema");
-  const onConflict = checkOnConflict(opts?.onConflict);
-  const { schema: _s, onConflict: _c, ...jobOpts } = opts ?? {};
+  const o = checkOptions<InsertOptions>(opts, "opts", INSERT_KEYS);
+  const schema = checkSchema(o.schema, "opts.schema");
+  const onConflict = checkOnConflict(o.onConflict);
+  const { schema: _s, onConflict: _c, ...jobOpts } = o;
   const normalized = normalizeJob(job, args, jobOpts, "opts");
-  return await insertOne(toExecutor(db), schema, normalized, onConflict);
+  const ex = toExecutor(db);
+  try {
+    await requireSchema(ex, schema);
+    return await insertOne(ex, schema, normalized, onConflict);
+  } catch (err) {
+    throw producerError(err, ex, schema, "insert");
+  }
 }
 
 /** One job of an {@link insertMany} batch: its args plus options that differ from the batch's. */
@@ -173,6 +213,15 @@ export type InsertManyOptions = Omit<InsertOptions, "unique" | "orderingKey"> & 
   /** Rows per COPY round trip. Default 20 000. */
   batchSize?: number;
 };
+
+const MANY_KEYS: ReadonlySet<string> = new Set([
+  ...[...JOB_OPTION_KEYS].filter((k) => k !== "unique" && k !== "orderingKey"),
+  "schema",
+  "onConflict",
+  "batchSize",
+]);
+
+const MANY_JOB_KEYS: ReadonlySet<string> = new Set([...JOB_OPTION_KEYS, "args"]);
 
 const MAX_GROUP = 65536;
 
@@ -243,16 +292,23 @@ async function insertBatch(
       : []
   );
 
+  // The server checks the batch's names with the rules insert_job applies (COPY bypasses it).
+  const kinds = [...new Set(jobs.map((j) => j.kind))];
+  const queues = [...new Set(jobs.map((j) => j.queue))];
   const [{ r }] = await ex.query<{ r: Reservation }>(
     q(
       schema,
-      "SELECT awa.reserve_bulk_enqueue($1::text::jsonb, $2::int, $3::text::jsonb, $4) AS r",
+      `SELECT awa.reserve_bulk_enqueue($1::text::jsonb, $2::int, $3::text::jsonb, $4) AS r
+      FROM (SELECT awa.check_batch_names(ARRAY(SELECT jsonb_array_elements_text($5::text::jsonb)),
+        ARRAY(SELECT jsonb_array_elements_text($6::text::jsonb)))) names`,
     ),
     [
       JSON.stringify(groups.map((g, i) => ({ ...g, idx: undefined, group: i }))),
       jobs.length,
       JSON.stringify(unique),
       onConflict,
+      JSON.stringify(kinds),
+      JSON.stringify(queues),
     ],
   );
   const res: Reservation = typeof r === "string" ? JSON.parse(r) : r;
@@ -369,34 +425,44 @@ export async function insertMany<A>(
   jobs: ManyJob<A>[],
   opts: InsertManyOptions = {},
 ): Promise<InsertManyResult> {
-  const schema = checkSchema(opts?.schema, "opts.schema");
-  const onConflict = checkOnConflict(opts?.onConflict);
-  const batchSize = opts?.batchSize ?? 20_000;
-  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 1_000_000) {
-    throw new ValidationError("opts.batchSize", "must be an integer from 1 to 1000000");
+  const o = checkOptions<InsertManyOptions>(opts, "opts", MANY_KEYS);
+  const schema = checkSchema(o.schema, "opts.schema");
+  const onConflict = checkOnConflict(o.onConflict);
+  const batchSize = o.batchSize === undefined
+    ? 20_000
+    : checkInteger(o.batchSize, "opts.batchSize", 1, 1_000_000);
+  if (!Array.isArray(jobs)) {
+    throw new ValidationError("jobs", `must be an array, got ${describe(jobs)}`);
   }
-  if (!Array.isArray(jobs)) throw new ValidationError("jobs", "must be an array");
-  const { schema: _s, onConflict: _c, batchSize: _b, ...defaults } = opts ?? {};
-  const normalized = jobs.map((j, i) => {
-    if (typeof j !== "object" || j === null) {
-      throw new ValidationError(`jobs[${i}]`, "must be an object with args");
+  const { schema: _s, onConflict: _c, batchSize: _b, ...defaults } = o;
+  const normalized: NormalizedJob[] = [];
+  for (let i = 0; i < jobs.length; i++) {
+    const j = i in jobs ? jobs[i] : undefined;
+    if (typeof j !== "object" || j === null || Array.isArray(j)) {
+      throw new ValidationError(`jobs[${i}]`, `must be an object with args, got ${describe(j)}`);
     }
+    checkOptions(j, `jobs[${i}]`, MANY_JOB_KEYS);
     const { args, ...own } = j;
-    return normalizeJob(job, args, { ...defaults, ...own }, `jobs[${i}]`);
-  });
+    normalized.push(normalizeJob(job, args, { ...defaults, ...own }, `jobs[${i}]`));
+  }
   if (normalized.length === 0) return { count: 0, ids: [] };
 
   const ex = toExecutor(db);
   try {
+    await requireSchema(ex, schema);
     return await ex.atomic(async (tx) => {
       const ids: (number | null)[] = [];
       for (let start = 0; start < normalized.length; start += batchSize) {
         const batch = normalized.slice(start, start + batchSize);
         if (tx.copyIn) {
-          ids.push(...await insertBatch(tx, schema, batch, onConflict));
+          try {
+            ids.push(...await insertBatch(tx, schema, batch, onConflict));
+          } catch (err) {
+            throw mapInsertError(err, null, { batchStart: start });
+          }
         } else {
-          for (const j of batch) {
-            const row = await insertOne(tx, schema, j, onConflict);
+          for (let k = 0; k < batch.length; k++) {
+            const row = await insertOne(tx, schema, batch[k], onConflict, start + k);
             ids.push(row?.id ?? null);
           }
         }
@@ -404,6 +470,6 @@ export async function insertMany<A>(
       return { count: ids.filter((id) => id !== null).length, ids };
     });
   } catch (err) {
-    throw mapInsertError(err);
+    throw producerError(mapInsertError(err), ex, schema, "insertMany");
   }
 }

@@ -13,8 +13,17 @@ import {
   checkTags,
   DEFAULT_UNIQUE_STATES,
   type JobDefinition,
+  runValidator,
 } from "../job.ts";
 import { type JobState, orderingKeyHash64, stateMaskBits, uniqueKeyHex } from "../hash.ts";
+import {
+  checkDate,
+  checkInt64,
+  checkInteger,
+  checkOptions,
+  checkText,
+  describe,
+} from "../validate.ts";
 
 /** Uniqueness of a job (features.md §2). */
 export interface UniqueOptions {
@@ -80,26 +89,22 @@ export interface NormalizedJob {
   orderingKeyHash: string | null;
 }
 
-/** Bucket of the current (or given) time for `unique.byPeriod`. */
+/** Bucket of the current (or given) time for `unique.byPeriod`: whole periods since the epoch. */
 export function periodBucket(periodSeconds: number, at: Date = new Date()): number {
-  if (!Number.isInteger(periodSeconds) || periodSeconds <= 0) {
-    throw new ValidationError("periodSeconds", "must be a positive integer");
-  }
-  return Math.floor(at.getTime() / 1000 / periodSeconds);
+  checkInteger(periodSeconds, "periodSeconds", 1, Number.MAX_SAFE_INTEGER);
+  const t = checkDate(at, "at");
+  return Math.floor(t.getTime() / 1000 / periodSeconds);
 }
 
 function checkRunAt(runAt: unknown, field: string): Date | null {
   if (runAt === undefined || runAt === null) return null;
-  if (!(runAt instanceof Date) || Number.isNaN(runAt.getTime())) {
-    throw new ValidationError(field, "must be a valid Date");
-  }
-  return runAt;
+  return checkDate(runAt, field);
 }
 
 function checkMetadata(metadata: unknown, field: string): string {
   if (metadata === undefined) return "{}";
   if (typeof metadata !== "object" || metadata === null || Array.isArray(metadata)) {
-    throw new ValidationError(field, "must be a plain JSON object");
+    throw new ValidationError(field, `must be a plain JSON object, got ${describe(metadata)}`);
   }
   for (const key of Object.keys(metadata)) {
     if (key.startsWith("awa:")) {
@@ -113,7 +118,8 @@ function toHex(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-const KNOWN_KEYS = new Set([
+/** Option keys of one job (insert options minus `schema` and `onConflict`). */
+export const JOB_OPTION_KEYS: ReadonlySet<string> = new Set([
   "queue",
   "priority",
   "maxAttempts",
@@ -121,18 +127,10 @@ const KNOWN_KEYS = new Set([
   "tags",
   "metadata",
   "unique",
-  "onConflict",
   "orderingKey",
-  "schema",
 ]);
 
-const UNIQUE_KEYS = new Set(["byArgs", "byQueue", "byPeriod", "states"]);
-
-function checkKnownKeys(opts: object, field: string): void {
-  for (const key of Object.keys(opts)) {
-    if (!KNOWN_KEYS.has(key)) throw new ValidationError(`${field}.${key}`, "unknown option");
-  }
-}
+const UNIQUE_KEYS: ReadonlySet<string> = new Set(["byArgs", "byQueue", "byPeriod", "states"]);
 
 /** Validate args and options of one job and compute its derived keys. Writes nothing. */
 export function normalizeJob<A>(
@@ -141,27 +139,21 @@ export function normalizeJob<A>(
   opts: ManyJobOptions,
   field: string,
 ): NormalizedJob {
-  if (!def || typeof def.kind !== "string") {
+  if (
+    typeof def !== "object" || def === null || typeof def.kind !== "string" ||
+    typeof def.defaults !== "object" || def.defaults === null
+  ) {
     throw new ValidationError("job", "expected a job definition from defineJob()");
   }
   // A definition built by hand (not through defineJob) must meet the same rules.
   checkKind(def.kind);
-  if (typeof opts !== "object" || opts === null) {
-    throw new ValidationError(field, "options must be an object");
-  }
-  checkKnownKeys(opts, field);
+  checkOptions(opts, field, JOB_OPTION_KEYS);
   const argsField = field === "opts" ? "args" : `${field}.args`;
   if (args === undefined) {
     throw new ValidationError(argsField, "args are required (use {} for none)");
   }
   const argsJson = checkJson(args, argsField);
-  if (def.defaults.validate) {
-    try {
-      def.defaults.validate(args);
-    } catch (err) {
-      throw new ValidationError(argsField, (err as Error)?.message ?? String(err), { cause: err });
-    }
-  }
+  runValidator(def, args, argsField);
   const queue = checkQueue(opts.queue ?? def.defaults.queue ?? "default", `${field}.queue`);
   const priority = checkPriority(opts.priority ?? def.defaults.priority ?? 2, `${field}.priority`);
   const maxAttempts = checkMaxAttempts(
@@ -188,27 +180,16 @@ export function normalizeJob<A>(
   let uniqueKey: string | null = null;
   let uniqueStates: string | null = null;
   if (opts.unique !== undefined) {
-    const u = opts.unique;
-    if (typeof u !== "object" || u === null) {
-      throw new ValidationError(`${field}.unique`, "must be an object");
-    }
-    for (const key of Object.keys(u)) {
-      if (!UNIQUE_KEYS.has(key)) {
-        throw new ValidationError(`${field}.unique.${key}`, "unknown option");
-      }
-    }
+    const u = checkOptions<UniqueOptions>(opts.unique, `${field}.unique`, UNIQUE_KEYS);
     if (u.byArgs !== undefined && typeof u.byArgs !== "boolean") {
       throw new ValidationError(`${field}.unique.byArgs`, "must be a boolean");
     }
     if (u.byQueue !== undefined && typeof u.byQueue !== "boolean") {
       throw new ValidationError(`${field}.unique.byQueue`, "must be a boolean");
     }
-    const byPeriod = u.byPeriod;
-    if (
-      byPeriod !== undefined && typeof byPeriod !== "bigint" && !Number.isSafeInteger(byPeriod)
-    ) {
-      throw new ValidationError(`${field}.unique.byPeriod`, "must be an integer bucket");
-    }
+    const byPeriod = u.byPeriod === undefined
+      ? undefined
+      : checkInt64(u.byPeriod, `${field}.unique.byPeriod`);
     const states = u.states === undefined
       ? [...DEFAULT_UNIQUE_STATES]
       : checkStates(u.states, `${field}.unique.states`);
@@ -236,9 +217,12 @@ export function normalizeJob<A>(
   if (opts.orderingKey !== undefined) {
     const k = opts.orderingKey;
     if (typeof k !== "string" && !(k instanceof Uint8Array)) {
-      throw new ValidationError(`${field}.orderingKey`, "must be a string or Uint8Array");
+      throw new ValidationError(
+        `${field}.orderingKey`,
+        `must be a string or Uint8Array, got ${describe(k)}`,
+      );
     }
-    const bytes = typeof k === "string" ? new TextEncoder().encode(k) : k;
+    const bytes = typeof k === "string" ? utf8.encode(checkText(k, `${field}.orderingKey`)) : k;
     if (bytes.length > 1024) {
       throw new ValidationError(`${field}.orderingKey`, "must be at most 1024 bytes");
     }

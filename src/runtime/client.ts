@@ -9,6 +9,8 @@ import process from "node:process";
 import { ClientStateError, ValidationError } from "../errors.ts";
 import { checkQueue, type JobDefinition } from "../job.ts";
 import { checkSchema, q } from "../schema.ts";
+import { toExecutor } from "../executor.ts";
+import { requireSchema } from "../migrate.ts";
 import { withNoDelay } from "../socket.ts";
 import { VERSION } from "../version.ts";
 import { CANCEL_TOPIC, notifyChannel } from "./channels.ts";
@@ -250,13 +252,11 @@ export class Client {
     if (this.#state !== "new") throw new ClientStateError("start() may be called once");
     this.#state = "running";
     const core = this.#core;
-    const [{ v }] = await core.sql.unsafe(
-      "SELECT to_regclass($1) IS NOT NULL AS v",
-      [`${core.schema}.schema_version`],
-    );
-    if (!v) {
+    try {
+      await requireSchema(toExecutor(core.sql), core.schema, { cached: false });
+    } catch (err) {
       this.#state = "stopped";
-      throw new ClientStateError(`schema "${core.schema}" is not installed; run migrate() first`);
+      throw err;
     }
     core.completer = new Completer(core.sql, core.schema, {
       dlqDefault: this.#options.dlqEnabledByDefault ?? false,
