@@ -37,7 +37,12 @@ export interface ClientOptions {
   maintenance?: boolean;
   /** Liveness and maintenance timings. */
   timings?: RuntimeTimings;
-  /** Pool size when the client opens its own connection from a URL. Default 10. */
+  /**
+   * Pool size when the client opens its own connections from a URL. Default 10; 1 works.
+   * Work (claims, heartbeats, outcomes, maintenance statements) shares these connections; the
+   * client opens two more of its own: one for LISTEN and, with maintenance on, one that holds
+   * the leader lock. A client built from a URL thus uses at most `poolSize + 2` connections.
+   */
   poolSize?: number;
 }
 
@@ -75,6 +80,8 @@ const DEFAULT_TIMINGS: Required<RuntimeTimings> = {
   electionRetryMs: 10_000,
   leaderPingMs: 5000,
   foldIntervalMs: 30_000,
+  runtimeStalenessMs: 300_000,
+  runtimeSweepIntervalMs: 60_000,
 };
 
 function positiveInt(v: unknown, field: string, min = 1): number {
@@ -126,6 +133,12 @@ function resolveTimings(t: RuntimeTimings = {}): Required<RuntimeTimings> {
       "must be at least 3 × heartbeatIntervalMs, or live attempts would be rescued",
     );
   }
+  if (out.runtimeStalenessMs < 3 * out.heartbeatIntervalMs) {
+    throw new ValidationError(
+      "timings.runtimeStalenessMs",
+      "must be at least 3 × heartbeatIntervalMs, or live runtimes would be removed",
+    );
+  }
   return out;
 }
 
@@ -143,13 +156,19 @@ export class Client {
   #queues: Map<string, ResolvedQueueConfig>;
   #dispatchers: QueueDispatcher[] = [];
   #maintenance: Maintenance | null = null;
+  /** One-connection pool for the leader lock, when the client opened its own pool. */
+  #lockSql: Sql | null = null;
   #state: State = "new";
   #unlisten: (() => Promise<void>)[] = [];
   #heartbeatTimer: ReturnType<typeof setInterval> | null = null;
   #stopPromise: Promise<void> | null = null;
 
   /**
-   * @param db a postgres.js `Sql` (the client uses it as its pool) or a connection URL.
+   * @param db a connection URL (the client opens its pools, see `ClientOptions.poolSize`) or a
+   *   postgres.js `Sql`, used as the pool. With maintenance on, the elected leader holds one
+   *   connection of a given `Sql` for its session lock as long as it leads, so such a pool
+   *   needs `max` ≥ 2 (a ValidationError says so otherwise); LISTEN uses a connection of its
+   *   own outside the pool.
    * @param options queues, schema and timings.
    */
   constructor(db: Sql | string, options: ClientOptions) {
@@ -169,12 +188,26 @@ export class Client {
       throw new ValidationError("options.queues", "configure at least one queue");
     }
     this.#timings = resolveTimings(options.timings);
+    const maintenance = options.maintenance !== false;
     let sql: Sql;
     if (typeof db === "string") {
-      sql = postgres(db, withNoDelay({ max: options.poolSize ?? 10, onnotice: () => {} }));
+      const poolSize = positiveInt(options.poolSize ?? 10, "options.poolSize");
+      sql = postgres(db, withNoDelay({ max: poolSize, onnotice: () => {} }));
+      // The lock session has no idle or lifetime limit (0: none): closing it gives up the lock.
+      if (maintenance) {
+        this.#lockSql = postgres(db, { max: 1, idle_timeout: 0, max_lifetime: 0, onnotice() {} });
+      }
       this.#ownsSql = true;
     } else if (typeof db === "function" && typeof (db as Sql).reserve === "function") {
       sql = db;
+      const max = sql.options?.max;
+      if (maintenance && typeof max === "number" && max < 2) {
+        throw new ValidationError(
+          "db",
+          `a pool of max ${max} cannot serve with maintenance on: the leader holds one ` +
+            "connection for its lock, so pass a pool with max ≥ 2, a URL, or maintenance: false",
+        );
+      }
       this.#ownsSql = false;
     } else {
       throw new ValidationError("db", "must be a postgres.js Sql (not a transaction) or a URL");
@@ -261,22 +294,7 @@ export class Client {
     core.completer = new Completer(core.sql, core.schema, {
       dlqDefault: this.#options.dlqEnabledByDefault ?? false,
     });
-    await core.sql.unsafe(
-      q(
-        core.schema,
-        `INSERT INTO awa.runtime_instances (instance_id, hostname, pid, version,
-          snapshot_interval_ms, queues)
-        VALUES ($1, $2, $3, $4, $5, $6::text::jsonb)`,
-      ),
-      [
-        core.instanceId,
-        hostname(),
-        process.pid,
-        VERSION,
-        this.#timings.heartbeatIntervalMs,
-        JSON.stringify(Object.fromEntries(this.#queues)),
-      ],
-    );
+    await this.#register();
 
     for (const [name, cfg] of this.#queues) {
       const d = new QueueDispatcher(core, name, cfg);
@@ -296,9 +314,32 @@ export class Client {
         (r, reason) => {
           core.emit("rescued", { ...r, reason });
         },
+        this.#lockSql,
       );
       this.#maintenance.start();
     }
+  }
+
+  /** List this runtime in `awa.runtime_instances` (again, if the leader took it for dead). */
+  async #register(): Promise<void> {
+    const core = this.#core;
+    await core.sql.unsafe(
+      q(
+        core.schema,
+        `INSERT INTO awa.runtime_instances (instance_id, hostname, pid, version,
+          snapshot_interval_ms, queues)
+        VALUES ($1, $2, $3, $4, $5, $6::text::jsonb)
+        ON CONFLICT (instance_id) DO NOTHING`,
+      ),
+      [
+        core.instanceId,
+        hostname(),
+        process.pid,
+        VERSION,
+        this.#timings.heartbeatIntervalMs,
+        JSON.stringify(Object.fromEntries(this.#queues)),
+      ],
+    );
   }
 
   async #listen(): Promise<void> {
@@ -330,7 +371,10 @@ export class Client {
       .filter((a) => a.claimedAtMs <= cutoff && !a.released)
       .map((a) => ({ claim_slot: a.claimSlot, receipt: receiptOf(a) }));
     try {
-      await recordHeartbeat(this.#core.sql, this.#core.schema, this.#core.instanceId, receipts);
+      const core = this.#core;
+      if (!(await recordHeartbeat(core.sql, core.schema, core.instanceId, receipts))) {
+        if (this.#state === "running") await this.#register();
+      }
     } catch (err) {
       this.#core.emitError(err, "heartbeat");
     }
@@ -349,7 +393,9 @@ export class Client {
     if (this.#stopPromise) return this.#stopPromise;
     if (this.#state === "new") {
       this.#state = "stopped";
-      this.#stopPromise = this.#ownsSql ? this.#core.sql.end() : Promise.resolve();
+      this.#stopPromise = this.#ownsSql
+        ? Promise.all([this.#core.sql.end(), this.#lockSql?.end()]).then(() => {})
+        : Promise.resolve();
       return this.#stopPromise;
     }
     this.#state = "stopping";
@@ -383,6 +429,7 @@ export class Client {
     for (const d of this.#dispatchers) d.close();
     if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
     await this.#maintenance?.stop();
+    await this.#lockSql?.end({ timeout: 5 });
     for (const u of this.#unlisten.splice(0)) {
       try {
         await u();

@@ -127,6 +127,14 @@ export interface RuntimeTimings {
   leaderPingMs?: number;
   /** Ledger trim and rollup fold. Default 30 000. */
   foldIntervalMs?: number;
+  /**
+   * A runtime whose row in `awa.runtime_instances` has not been refreshed by a heartbeat for
+   * this long (and for three of its own heartbeat intervals) is taken for dead, and the leader
+   * removes its row. Default 300 000 (5 min); at least 3 × `heartbeatIntervalMs`.
+   */
+  runtimeStalenessMs?: number;
+  /** How often the leader looks for dead runtimes. Default 60 000. */
+  runtimeSweepIntervalMs?: number;
 }
 
 /** Events emitted after the transition they describe has committed. */

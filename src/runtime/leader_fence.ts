@@ -1,0 +1,154 @@
+/**
+ * Fencing of maintenance leadership.
+ *
+ * Leadership is a session advisory lock (the leader lock) held on one connection; its holder's
+ * backend is identified by pid and start time (a *term*). The lock alone cannot stop a deposed
+ * leader: when its lock connection dies, it only learns so at its next check, and meanwhile
+ * another process may take the lock. So every maintenance statement runs in a transaction of
+ * its own that first takes a second advisory lock, the fence, in shared mode and then proves
+ * that the term's backend still holds the leader lock. A newly elected leader takes the fence
+ * exclusively once before its first statement: that waits for every statement of an earlier
+ * leader still in flight, and every later statement of an earlier leader finds the leader lock
+ * held by someone else and does nothing. So no maintenance statement of two leaders ever runs
+ * at the same time.
+ * @module
+ */
+import type { Sql, TransactionSql } from "postgres";
+
+/** Session advisory lock key of the leader in schema `awa`: ASCII "AWA_MAIN". */
+export const LEADER_LOCK_KEY = "4708303813012965710";
+
+/** The default schema uses the documented key; other schemas derive their own. */
+const LOCK_KEY_SQL =
+  "CASE WHEN $2::text = 'awa' THEN $1::bigint ELSE hashtextextended('awa-leader:' || $2, 0) END";
+
+/** Fence key of the schema $2. */
+const FENCE_KEY_SQL = "hashtextextended('awa-leader-fence:' || $2, 0)";
+
+/** Backend start as microseconds since the epoch: exact, and free of session date settings. */
+const STARTED_SQL = "(extract(epoch FROM backend_start) * 1000000)::bigint::text";
+
+/** One tenure of the leader lock: the backend that holds it and the lock's key. */
+export interface Term {
+  pid: number;
+  /** Backend start of `pid` (µs since the epoch), so a reused pid never passes for it. */
+  started: string;
+  /** The leader lock key, as a decimal bigint. */
+  key: string;
+  /** The fence key, as a decimal bigint. */
+  fence: string;
+}
+
+/** Raised by a fenced statement when this process no longer holds the leader lock. */
+export class LeadershipLost extends Error {
+  constructor(term: Term | null) {
+    super(
+      term
+        ? `leader lock connection (backend ${term.pid}) no longer holds the leader lock`
+        : "not the maintenance leader",
+    );
+    this.name = "LeadershipLost";
+  }
+}
+
+/**
+ * Try to take the leader lock on the session of `sql` (one statement). Returns the term when
+ * taken, null when another session holds it.
+ */
+export async function tryLeaderLock(sql: Sql, schema: string): Promise<Term | null> {
+  const [r] = await sql.unsafe(
+    `SELECT pg_try_advisory_lock(k.key) AS ok, k.key::text AS key, (${FENCE_KEY_SQL})::text AS fence,
+      pg_backend_pid() AS pid,
+      (SELECT ${STARTED_SQL} FROM pg_stat_activity WHERE pid = pg_backend_pid()) AS started
+    FROM (SELECT ${LOCK_KEY_SQL} AS key) k`,
+    [LEADER_LOCK_KEY, schema],
+  );
+  return r.ok ? { pid: r.pid, started: r.started, key: r.key, fence: r.fence } : null;
+}
+
+/** Release the leader lock of `term` on the session of `sql`; false when it held none. */
+export async function unlockLeaderLock(sql: Sql, term: Term): Promise<boolean> {
+  const [{ ok }] = await sql.unsafe("SELECT pg_advisory_unlock($1::bigint) AS ok", [term.key]);
+  return ok;
+}
+
+const HOLDS_SQL = `SELECT EXISTS (
+    SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+    WHERE l.pid = $1 AND l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND l.classid = oid(($3::bigint >> 32) & 4294967295) AND l.objid = oid($3::bigint & 4294967295)
+      AND (extract(epoch FROM a.backend_start) * 1000000)::bigint = $2::bigint
+  ) AS held`;
+
+/** Whether the backend of `term` is alive and holds the leader lock (asked on any session). */
+export async function holdsLeaderLock(sql: Sql | TransactionSql, term: Term): Promise<boolean> {
+  const [{ held }] = await sql.unsafe(HOLDS_SQL, [term.pid, term.started, term.key]);
+  return held;
+}
+
+/**
+ * Wait until no statement of an earlier leader is in flight: take the fence exclusively for
+ * one statement. Polls without queueing so that `cancelled` can end the wait.
+ */
+export async function passFence(
+  sql: Sql,
+  term: Term,
+  cancelled: () => boolean,
+): Promise<boolean> {
+  for (let pause = 5; !cancelled(); pause = Math.min(pause * 2, 200)) {
+    const [{ ok }] = await sql.unsafe("SELECT pg_try_advisory_xact_lock($1::bigint) AS ok", [
+      term.fence,
+    ]);
+    if (ok) return true;
+    await new Promise((r) => setTimeout(r, pause));
+  }
+  return false;
+}
+
+type Statement<T> = (tx: TransactionSql) => Promise<T>;
+
+/** Run one statement in its own transaction, after proving `term()` leads. */
+export async function fenced<T>(
+  sql: Sql,
+  term: () => Term | null,
+  stmt: Statement<T>,
+): Promise<T> {
+  const t = term();
+  if (!t) throw new LeadershipLost(null);
+  return await sql.begin(async (tx) => {
+    // Pipelined: the fence first, so the check and the statement run under it.
+    const fence = tx.unsafe("SELECT pg_advisory_xact_lock_shared($1::bigint)", [t.fence]);
+    const held = holdsLeaderLock(tx, t);
+    await fence;
+    if (!(await held)) throw new LeadershipLost(t);
+    return await stmt(tx);
+  }) as T;
+}
+
+/**
+ * A view of `sql` whose statements (tagged templates, `unsafe`, `begin`) each run fenced for
+ * the current term; results arrive only after the statement's transaction committed. Other
+ * members (helpers such as `json`, `options`) are those of `sql`.
+ */
+export function fencedSql(sql: Sql, term: () => Term | null): Sql {
+  return new Proxy(sql, {
+    apply(target, _this, args: unknown[]) {
+      const [strings, ...rest] = args as [TemplateStringsArray, ...never[]];
+      if (!Array.isArray(strings?.raw)) return Reflect.apply(target, target, args);
+      return fenced(target, term, (tx) => tx(strings, ...rest));
+    },
+    get(target, prop, receiver) {
+      if (prop === "unsafe") {
+        return (query: string, params?: never[], options?: never) =>
+          fenced(target, term, (tx) => tx.unsafe(query, params, options));
+      }
+      if (prop === "begin") {
+        return (a: unknown, b?: unknown) => {
+          const fn = (typeof a === "function" ? a : b) as Statement<unknown>;
+          return fenced(target, term, (tx) => tx.savepoint(fn));
+        };
+      }
+      return Reflect.get(target, prop, receiver);
+    },
+  });
+}
