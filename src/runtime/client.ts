@@ -38,10 +38,10 @@ export interface ClientOptions {
   /** Liveness and maintenance timings. */
   timings?: RuntimeTimings;
   /**
-   * Pool size when the client opens its own connections from a URL. Default 10; 1 works.
-   * Work (claims, heartbeats, outcomes, maintenance statements) shares these connections; the
-   * client opens two more of its own: one for LISTEN and, with maintenance on, one that holds
-   * the leader lock. A client built from a URL thus uses at most `poolSize + 2` connections.
+   * Pool size when the client opens its own pool from a URL. Default 10; 1 works. Work
+   * (claims, heartbeats, outcomes, maintenance statements) shares the pool; the client opens
+   * two connections of its own beside it: one for LISTEN and, with maintenance on, one that
+   * holds the leader lock. A client thus uses at most `poolSize + 2` connections.
    */
   poolSize?: number;
 }
@@ -83,6 +83,13 @@ const DEFAULT_TIMINGS: Required<RuntimeTimings> = {
   runtimeStalenessMs: 300_000,
   runtimeSweepIntervalMs: 60_000,
 };
+
+/**
+ * Reconnect delay of the leader lock session after its n-th failed connect, in seconds:
+ * doubling from 50 ms up to 1 s (postgres.js's default grows to 20 s), so that an election
+ * after an outage is not held up; elections have their own backoff.
+ */
+const LOCK_RECONNECT_BACKOFF = (n: number) => Math.min(0.05 * 2 ** n, 1);
 
 function positiveInt(v: unknown, field: string, min = 1): number {
   if (!Number.isInteger(v) || (v as number) < min) {
@@ -156,7 +163,7 @@ export class Client {
   #queues: Map<string, ResolvedQueueConfig>;
   #dispatchers: QueueDispatcher[] = [];
   #maintenance: Maintenance | null = null;
-  /** One-connection pool for the leader lock, when the client opened its own pool. */
+  /** One-connection pool that holds the leader lock (with maintenance on). */
   #lockSql: Sql | null = null;
   #state: State = "new";
   #unlisten: (() => Promise<void>)[] = [];
@@ -164,11 +171,10 @@ export class Client {
   #stopPromise: Promise<void> | null = null;
 
   /**
-   * @param db a connection URL (the client opens its pools, see `ClientOptions.poolSize`) or a
-   *   postgres.js `Sql`, used as the pool. With maintenance on, the elected leader holds one
-   *   connection of a given `Sql` for its session lock as long as it leads, so such a pool
-   *   needs `max` ≥ 2 (a ValidationError says so otherwise); LISTEN uses a connection of its
-   *   own outside the pool.
+   * @param db a connection URL (the client opens its pool, see `ClientOptions.poolSize`) or a
+   *   postgres.js `Sql`, used as the pool; any size works, one connection included. Beside
+   *   the pool the client opens one connection for LISTEN (as postgres.js's `listen` does)
+   *   and, with maintenance on, one that holds the leader lock, with the pool's settings.
    * @param options queues, schema and timings.
    */
   constructor(db: Sql | string, options: ClientOptions) {
@@ -195,18 +201,31 @@ export class Client {
       sql = postgres(db, withNoDelay({ max: poolSize, onnotice: () => {} }));
       // The lock session has no idle or lifetime limit (0: none): closing it gives up the lock.
       if (maintenance) {
-        this.#lockSql = postgres(db, { max: 1, idle_timeout: 0, max_lifetime: 0, onnotice() {} });
+        this.#lockSql = postgres(db, {
+          max: 1,
+          idle_timeout: 0,
+          max_lifetime: 0,
+          fetch_types: false,
+          backoff: LOCK_RECONNECT_BACKOFF,
+          onnotice() {},
+        });
       }
       this.#ownsSql = true;
     } else if (typeof db === "function" && typeof (db as Sql).reserve === "function") {
       sql = db;
-      const max = sql.options?.max;
-      if (maintenance && typeof max === "number" && max < 2) {
-        throw new ValidationError(
-          "db",
-          `a pool of max ${max} cannot serve with maintenance on: the leader holds one ` +
-            "connection for its lock, so pass a pool with max ≥ 2, a URL, or maintenance: false",
-        );
+      // Built from the pool's parsed options, the way postgres.js builds its LISTEN connection.
+      if (maintenance) {
+        // Its own reconnect counter: the pool's failed connects must not slow its backoff.
+        this.#lockSql = postgres({
+          ...sql.options,
+          max: 1,
+          idle_timeout: null,
+          max_lifetime: null,
+          fetch_types: false,
+          backoff: LOCK_RECONNECT_BACKOFF,
+          onnotice() {},
+          shared: { retries: 0, typeArrayMap: {} },
+        } as unknown as postgres.Options<Record<string, postgres.PostgresType>>);
       }
       this.#ownsSql = false;
     } else {
@@ -306,7 +325,7 @@ export class Client {
       () => void this.#heartbeat(),
       this.#timings.heartbeatIntervalMs,
     );
-    if (this.#options.maintenance !== false) {
+    if (this.#lockSql) {
       this.#maintenance = new Maintenance(
         core,
         this.#timings,
@@ -393,9 +412,10 @@ export class Client {
     if (this.#stopPromise) return this.#stopPromise;
     if (this.#state === "new") {
       this.#state = "stopped";
-      this.#stopPromise = this.#ownsSql
-        ? Promise.all([this.#core.sql.end(), this.#lockSql?.end()]).then(() => {})
-        : Promise.resolve();
+      this.#stopPromise = Promise.all([
+        this.#ownsSql ? this.#core.sql.end() : undefined,
+        this.#lockSql?.end(),
+      ]).then(() => {});
       return this.#stopPromise;
     }
     this.#state = "stopping";

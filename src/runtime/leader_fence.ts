@@ -66,10 +66,12 @@ export async function tryLeaderLock(sql: Sql, schema: string): Promise<Term | nu
   return r.ok ? { pid: r.pid, started: r.started, key: r.key, fence: r.fence } : null;
 }
 
-/** Release the leader lock of `term` on the session of `sql`; false when it held none. */
-export async function unlockLeaderLock(sql: Sql, term: Term): Promise<boolean> {
-  const [{ ok }] = await sql.unsafe("SELECT pg_advisory_unlock($1::bigint) AS ok", [term.key]);
-  return ok;
+/**
+ * Release the leader lock on the lock session `sql`, however often it was taken there (a
+ * session lock taken twice needs two unlocks). The lock session holds no other advisory lock.
+ */
+export async function unlockLeaderLock(sql: Sql): Promise<void> {
+  await sql.unsafe("SELECT pg_advisory_unlock_all()");
 }
 
 const HOLDS_SQL = `SELECT EXISTS (
@@ -106,23 +108,47 @@ export async function passFence(
 }
 
 type Statement<T> = (tx: TransactionSql) => Promise<T>;
+/** Wraps a transaction or savepoint callback against writes on a closed connection. */
+type Guard = <R>(fn: Statement<R>) => Statement<R>;
 
-/** Run one statement in its own transaction, after proving `term()` leads. */
+/**
+ * Run one statement in its own transaction, after proving `term()` leads.
+ *
+ * postgres.js answers a failed transaction callback with ROLLBACK even when the failure was
+ * the connection closing, and a write on a closed connection crashes the process (uncaught
+ * TypeError in its write timer). So a failing callback first gives a close one turn of the
+ * event loop to show (postgres.js then rejects the transaction itself); if it did, the
+ * callback never settles and nothing more is sent on the dead connection.
+ */
 export async function fenced<T>(
   sql: Sql,
   term: () => Term | null,
-  stmt: Statement<T>,
+  stmt: (tx: TransactionSql, guard: Guard) => Promise<T>,
 ): Promise<T> {
   const t = term();
   if (!t) throw new LeadershipLost(null);
-  return await sql.begin(async (tx) => {
-    // Pipelined: the fence first, so the check and the statement run under it.
-    const fence = tx.unsafe("SELECT pg_advisory_xact_lock_shared($1::bigint)", [t.fence]);
-    const held = holdsLeaderLock(tx, t);
-    await fence;
-    if (!(await held)) throw new LeadershipLost(t);
-    return await stmt(tx);
-  }) as T;
+  let gone = false;
+  const guard: Guard = (fn) => async (tx) => {
+    try {
+      return await fn(tx);
+    } catch (err) {
+      await new Promise((r) => setTimeout(r, 0));
+      if (gone) await new Promise(() => {});
+      throw err;
+    }
+  };
+  const done = sql.begin(guard(async (tx) => {
+    // Pipelined, the fence first, so the check and the statement run under it.
+    const [, held] = await Promise.all([
+      tx.unsafe("SELECT pg_advisory_xact_lock_shared($1::bigint)", [t.fence]),
+      holdsLeaderLock(tx, t),
+    ]);
+    if (!held) throw new LeadershipLost(t);
+    return await stmt(tx, guard);
+  }));
+  // While the callback is pending, only a closed connection settles the transaction.
+  done.catch(() => gone = true);
+  return await done as T;
 }
 
 /**
@@ -145,7 +171,7 @@ export function fencedSql(sql: Sql, term: () => Term | null): Sql {
       if (prop === "begin") {
         return (a: unknown, b?: unknown) => {
           const fn = (typeof a === "function" ? a : b) as Statement<unknown>;
-          return fenced(target, term, (tx) => tx.savepoint(fn));
+          return fenced(target, term, (tx, guard) => tx.savepoint(guard(fn)));
         };
       }
       return Reflect.get(target, prop, receiver);

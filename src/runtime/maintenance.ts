@@ -7,7 +7,7 @@
  * successor, even before it notices that it lost the lock.
  * @module
  */
-import type { ReservedSql, Sql } from "postgres";
+import type { Sql } from "postgres";
 import { q } from "../schema.ts";
 import type { RuntimeCore } from "./core.ts";
 import {
@@ -134,29 +134,9 @@ export async function sweepRuntimes(core: RuntimeCore, stalenessMs: number): Pro
   return rows.length;
 }
 
-/**
- * Whether the connection a statement failed on is still usable: the server answered with an
- * error that does not end the session. Anything else (closed, reset, refused, timed out, or
- * a FATAL from the server) may have left it dead.
- */
-function connectionSurvived(err: unknown): boolean {
-  const e = err as { name?: string; severity?: string };
-  return e?.name === "PostgresError" && e.severity !== "FATAL" && e.severity !== "PANIC";
-}
-
 /** Report the 1st, 2nd, 3rd, then every 2^k-th of a run of failures, so an outage is not a flood. */
 function worthReporting(failures: number): boolean {
   return failures <= 3 || (failures & (failures - 1)) === 0;
-}
-
-/**
- * Where the leader lock lives: a one-connection pool of its own (given to the constructor),
- * or a connection reserved from the client's pool for each term.
- */
-interface LockSession {
-  sql: Sql;
-  /** Set when the connection is reserved: give it back, or drop it when it may be dead. */
-  reserved?: ReservedSql;
 }
 
 /** True while some session pins the MVCC horizon (old snapshot or idle writer transaction). */
@@ -179,13 +159,15 @@ export class Maintenance {
   #base: RuntimeCore;
   #t: Required<RuntimeTimings>;
   #dlqDefault: boolean;
-  #lockPool: Sql | null;
-  #session: LockSession | null = null;
+  #lockSql: Sql;
   #term: Term | null = null;
   #stopped = false;
   #timers: ReturnType<typeof setTimeout>[] = [];
   #electionTimer: ReturnType<typeof setTimeout> | null = null;
   #electionFailures = 0;
+  /** When the last leadership check that succeeded was sent (ms since the epoch). */
+  #confirmedAt = 0;
+  #pingFailures = 0;
   #busy = new Set<string>();
   #onRescued: (r: { jobId: number; runLease: number; state: string }, kind: RescueKind) => void;
   readonly stats: MaintenanceStats = {
@@ -199,22 +181,25 @@ export class Maintenance {
   };
 
   /**
-   * @param lockPool a one-connection pool used only for the leader lock, or null to reserve a
-   *   connection of `core.sql` for it while leading.
+   * @param lockSql a pool of one connection used for nothing but the leader lock. Not a
+   *   connection reserved from `core.sql`: postgres.js crashes the process (uncaught TypeError,
+   *   write on a null socket) when a query is sent on a reserved connection that has closed,
+   *   and a `reserve()` that fails to connect leaks a pool slot. A pool of its own reconnects
+   *   by itself, and a statement on a new session is harmless: it holds no lock.
    */
   constructor(
     core: RuntimeCore,
     timings: Required<RuntimeTimings>,
     dlqDefault: boolean,
     onRescued: (r: { jobId: number; runLease: number; state: string }, kind: RescueKind) => void,
-    lockPool: Sql | null = null,
+    lockSql: Sql,
   ) {
     this.#base = core;
     this.#core = fencedCore(core, fencedSql(core.sql, () => this.#term));
     this.#t = timings;
     this.#dlqDefault = dlqDefault;
     this.#onRescued = onRescued;
-    this.#lockPool = lockPool;
+    this.#lockSql = lockSql;
   }
 
   get isLeader(): boolean {
@@ -237,55 +222,28 @@ export class Maintenance {
     this.#electionTimer = setTimeout(() => void this.#elect(), ms);
   }
 
-  /** Open a session for an election attempt: the lock pool, or a reserved pool connection. */
-  async #openSession(): Promise<LockSession> {
-    if (this.#lockPool) return { sql: this.#lockPool };
-    const reserved = await this.#base.sql.reserve();
-    return { sql: reserved, reserved };
-  }
-
-  /**
-   * Give a session back. A reserved connection is only used again while its backend is known
-   * alive: postgres.js crashes the process (uncaught TypeError, write on a null socket) when a
-   * query is sent on a reserved connection that has closed, and hands a closed one back to
-   * the pool as open; a dead one is left to the pool, which reconnects it on demand. The lock
-   * pool reconnects by itself, so there unlocking is always safe (a new session holds nothing).
-   */
-  async #closeSession(s: LockSession, term: Term | null, alive: boolean): Promise<void> {
-    if (s.reserved && !alive) return;
-    try {
-      if (term) await unlockLeaderLock(s.sql, term);
-    } catch {
-      // A dead connection already released the lock.
-    }
-    s.reserved?.release();
-  }
-
   async #elect(): Promise<void> {
     if (this.#stopped || this.stats.leader) return;
-    let session: LockSession | null = null;
     let term: Term | null = null;
     try {
-      session = await this.#openSession();
-      term = await tryLeaderLock(session.sql, this.#base.schema);
-      if (!term || this.#stopped) {
-        await this.#closeSession(session, term, true);
+      term = await tryLeaderLock(this.#lockSql, this.#base.schema);
+      if (!term) {
         this.#electionFailures = 0;
         this.#scheduleElection(this.#t.electionRetryMs);
         return;
       }
       // Wait out any statement an earlier leader still has in flight.
-      if (!(await passFence(this.#base.sql, term, () => this.#stopped))) {
-        await this.#closeSession(session, term, await this.#alive(term));
+      if (!(await passFence(this.#base.sql, term, () => this.#stopped)) || this.#stopped) {
+        await this.#unlock();
         return;
       }
     } catch (err) {
-      if (session) await this.#closeSession(session, term, connectionSurvived(err));
+      if (term) await this.#unlock();
       this.#electionFailed(err);
       return;
     }
     this.#electionFailures = 0;
-    this.#session = session;
+    this.#confirmedAt = Date.now();
     this.#term = term;
     this.stats.leader = true;
     this.stats.elections++;
@@ -352,34 +310,64 @@ export class Maintenance {
     this.#timers.push(setTimeout(tick, name === "ping" ? ms : 0));
   }
 
-  /** Whether the lock backend of `term` still holds the leader lock; false when unknown. */
-  async #alive(term: Term): Promise<boolean> {
+  /** Give the leader lock back; on a lock session that died, there is nothing to give. */
+  async #unlock(): Promise<void> {
     try {
-      return await holdsLeaderLock(this.#base.sql, term);
+      await unlockLeaderLock(this.#lockSql);
     } catch {
-      return false;
+      // The session is gone, and the lock with it.
     }
   }
 
+  /**
+   * Confirm that the lock is still ours. A check that fails or takes longer than one ping
+   * interval confirms nothing; once leadership has gone unconfirmed for two intervals (the
+   * database is unreachable, or its connections hang), this process stops calling itself the
+   * leader. That changes no outcome, since every statement is fenced, but keeps `isLeader`
+   * from claiming what cannot be shown.
+   */
   async #ping(): Promise<void> {
     const term = this.#term;
     if (!term) return;
-    // A failure to ask leaves leadership as it is: every statement is fenced anyway, and the
-    // loop reports the error.
-    if (!(await holdsLeaderLock(this.#base.sql, term))) throw new LeadershipLost(term);
+    const ms = this.#t.leaderPingMs;
+    const sentAt = Date.now();
+    const check = holdsLeaderLock(this.#base.sql, term);
+    check.catch(() => {});
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<"timeout">((r) => timer = setTimeout(() => r("timeout"), ms));
+    try {
+      const held = await Promise.race([check, timeout]);
+      if (held === false) throw new LeadershipLost(term);
+      if (held === true) {
+        this.#confirmedAt = sentAt;
+        this.#pingFailures = 0;
+        return;
+      }
+    } catch (err) {
+      if (err instanceof LeadershipLost) throw err;
+      if (worthReporting(++this.#pingFailures)) this.#base.emitError(err, "leader check");
+    } finally {
+      clearTimeout(timer);
+    }
+    if (Date.now() - this.#confirmedAt > 2 * ms) throw new LeadershipLost(term);
   }
 
-  /** The lock went with its connection: stop leading now and let an election decide. */
+  /**
+   * The lock went with its connection, or cannot be confirmed: stop leading now and let an
+   * election decide. The election is scheduled before resigning completes, which may wait on
+   * an unreachable database; the lock session runs the unlock before any later attempt.
+   */
   async #deposed(): Promise<void> {
     const term = this.#term;
     this.#base.emitError(
-      new Error(`leader lock connection (backend ${term?.pid}) is gone`),
+      new Error(`leader lock connection (backend ${term?.pid}) is gone or unconfirmed`),
       "leader connection lost",
     );
-    await this.#resign(false);
+    const resigned = this.#resign();
     // Wait one election interval so a healthy follower can take over rather than a process
     // whose connection just failed.
     this.#scheduleElection(this.#t.electionRetryMs);
+    await resigned;
   }
 
   /**
@@ -405,19 +393,17 @@ export class Maintenance {
     }
   }
 
-  /** Stop leading; `alive` false: the lock connection is known dead. */
-  async #resign(alive?: boolean): Promise<void> {
+  /** Stop leading and give the lock back. */
+  async #resign(): Promise<void> {
     const wasLeader = this.stats.leader;
     const term = this.#term;
-    const session = this.#session;
     this.stats.leader = false;
     this.#term = null;
-    this.#session = null;
     for (const t of this.#timers.splice(0)) clearTimeout(t);
-    if (!wasLeader || !term || !session) return;
+    if (!wasLeader || !term) return;
+    const unlocked = this.#unlock();
     await this.#recordLeader(false);
-    if (alive === undefined) alive = await this.#alive(term);
-    await this.#closeSession(session, term, alive);
+    await unlocked;
   }
 
   async #rescue(): Promise<void> {
