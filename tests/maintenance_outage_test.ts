@@ -4,8 +4,8 @@
  * them; after recovery exactly one client leads, and no maintenance step runs on a deposed
  * leader. Election failures during the outage back off and are reported sparsely.
  *
- * Steps are observed as in maintenance_fencing_test.ts: every `awa.promote_due` call is logged
- * with the client's application name.
+ * Every `awa.promote_due` call (the most frequent step) is logged with the client's
+ * application name and whether a session of that client held the leader lock at the time.
  */
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
@@ -27,11 +27,19 @@ const url = adminUrl.replace(/\/postgres$/, "/awa_outage");
 const sql = postgres(url, { max: 4, onnotice: () => {}, fetch_types: false });
 await migrate(sql);
 await sql.unsafe(`
-  CREATE TABLE public.step_log (app text NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp());
+  CREATE TABLE public.step_log (app text NOT NULL, held boolean NOT NULL,
+    at timestamptz NOT NULL DEFAULT clock_timestamp());
   ALTER FUNCTION awa.promote_due(int) RENAME TO promote_due_unlogged;
   CREATE FUNCTION awa.promote_due(p_limit int DEFAULT 4096) RETURNS int LANGUAGE plpgsql AS $$
   BEGIN
-    INSERT INTO public.step_log (app) VALUES (current_setting('application_name'));
+    -- held: the leader lock is held by a session of this step's client.
+    INSERT INTO public.step_log (app, held)
+    SELECT current_setting('application_name'), EXISTS (
+      SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+      WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+        AND l.classid = oid((4708303813012965710::bigint >> 32) & 4294967295)
+        AND l.objid = oid(4708303813012965710::bigint & 4294967295)
+        AND a.application_name = current_setting('application_name'));
     RETURN awa.promote_due_unlogged(p_limit);
   END $$;`);
 const [{ setting: dataDir }] = await sql<{ setting: string }[]>`
@@ -151,9 +159,9 @@ Deno.test({
 
       const [{ first: firstStep }] = await sql<{ first: Date | null }[]>`
         SELECT min(at) AS first FROM public.step_log WHERE at > ${upAt}`;
-      const steps = await sql<{ app: string; n: number }[]>`
-        SELECT app, count(*)::int AS n FROM public.step_log WHERE at > ${downAt}
-        GROUP BY app ORDER BY app`;
+      const steps = await sql<{ app: string; n: number; deposed: number }[]>`
+        SELECT app, count(*)::int AS n, count(*) FILTER (WHERE NOT held)::int AS deposed
+        FROM public.step_log WHERE at > ${downAt} GROUP BY app ORDER BY app`;
       console.log(
         `leader before: ${first}, after: ${leader}; steps after the restart by client: ` +
           `${JSON.stringify(steps)}; first step ${
@@ -161,6 +169,11 @@ Deno.test({
           } ms after ` +
           `the server was up; both believed they led for ${bothBelievedMs} ms; ` +
           `election errors reported: ${JSON.stringify(electionReports)}`,
+      );
+      assert.deepEqual(
+        steps.map((s) => s.deposed),
+        steps.map(() => 0),
+        "steps run by a client that did not hold the lock",
       );
       assert.deepEqual(steps.map((s) => s.app), [leader], "only the new leader ran steps");
 
