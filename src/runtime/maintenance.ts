@@ -239,7 +239,8 @@ export class Maintenance {
       }
     } catch (err) {
       if (term) await this.#unlock();
-      this.#electionFailed(err);
+      // Shutting down closes the lock session under a pending attempt: nothing to report.
+      if (!this.#stopped) this.#electionFailed(err);
       return;
     }
     this.#electionFailures = 0;
