@@ -29,7 +29,8 @@ async function runJobs(client: Client, queue: string): Promise<void> {
     );
     await waitFor(`all 200 jobs of ${queue} completed`, () => done.size === 200, 30_000);
     assert.equal(count, 200);
-    assert.equal(client.isLeader, true);
+    // A loaded machine may delay a leadership check enough to cost a re-election; it leads.
+    await waitFor(`${queue} leads`, () => client.isLeader);
     assert.ok(client.stats().maintenance!.promoted >= 50);
   } finally {
     const stopped = client.shutdown({ timeoutMs: 2000 });

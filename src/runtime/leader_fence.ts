@@ -74,13 +74,30 @@ export async function unlockLeaderLock(sql: Sql): Promise<void> {
   await sql.unsafe("SELECT pg_advisory_unlock_all()");
 }
 
-const HOLDS_SQL = `SELECT EXISTS (
+const LOST_MARK = "awa: leader lock lost";
+
+const HOLDS_PREDICATE = `EXISTS (
     SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
     WHERE l.pid = $1 AND l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
       AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
       AND l.classid = oid(($3::bigint >> 32) & 4294967295) AND l.objid = oid($3::bigint & 4294967295)
       AND (extract(epoch FROM a.backend_start) * 1000000)::bigint = $2::bigint
-  ) AS held`;
+  )`;
+
+const HOLDS_SQL = `SELECT ${HOLDS_PREDICATE} AS held`;
+
+/**
+ * In a transaction: abort it unless the backend of `term` holds the leader lock, with an
+ * invalid-integer error naming the loss. Pipelined before a statement, the statement then
+ * never runs for a deposed leader.
+ */
+const ASSERT_HOLDS_SQL =
+  `SELECT (CASE WHEN ${HOLDS_PREDICATE} THEN '1' ELSE '${LOST_MARK}' END)::int AS held`;
+
+function isLostMark(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  return e?.code === "22P02" && typeof e.message === "string" && e.message.includes(LOST_MARK);
+}
 
 /** Whether the backend of `term` is alive and holds the leader lock (asked on any session). */
 export async function holdsLeaderLock(sql: Sql | TransactionSql, term: Term): Promise<boolean> {
@@ -138,13 +155,16 @@ export async function fenced<T>(
     }
   };
   const done = sql.begin(guard(async (tx) => {
-    // Pipelined, the fence first, so the check and the statement run under it.
-    const [, held] = await Promise.all([
+    // One round trip: the fence, then the check, which aborts the transaction for a deposed
+    // leader so that the statement after it never runs.
+    const [, , result] = await Promise.all([
       tx.unsafe("SELECT pg_advisory_xact_lock_shared($1::bigint)", [t.fence]),
-      holdsLeaderLock(tx, t),
-    ]);
-    if (!held) throw new LeadershipLost(t);
-    return await stmt(tx, guard);
+      tx.unsafe(ASSERT_HOLDS_SQL, [t.pid, t.started, t.key]),
+      stmt(tx, guard),
+    ]).catch((err) => {
+      throw isLostMark(err) ? new LeadershipLost(t) : err;
+    });
+    return result;
   }));
   // While the callback is pending, only a closed connection settles the transaction.
   done.catch(() => gone = true);

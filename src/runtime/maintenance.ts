@@ -290,8 +290,10 @@ export class Maintenance {
       const term = this.#term;
       if (!this.#busy.has(name)) {
         this.#busy.add(name);
+        const startedAt = Date.now();
         try {
           await fn();
+          if (this.#term === term) this.#confirm(startedAt);
           failures = 0;
         } catch (err) {
           if (err instanceof LeadershipLost) {
@@ -320,12 +322,17 @@ export class Maintenance {
     }
   }
 
+  /** Leadership counts as confirmed at `at` (ms since the epoch), if later than before. */
+  #confirm(at: number): void {
+    this.#confirmedAt = Math.max(this.#confirmedAt, at);
+  }
+
   /**
-   * Confirm that the lock is still ours. A check that fails or takes longer than one ping
-   * interval confirms nothing; once leadership has gone unconfirmed for two intervals (the
-   * database is unreachable, or its connections hang), this process stops calling itself the
-   * leader. That changes no outcome, since every statement is fenced, but keeps `isLeader`
-   * from claiming what cannot be shown.
+   * Confirm that the lock is still ours. Each check and each maintenance step that succeeds
+   * (every step proves leadership) confirms it as of when it began. Once leadership has gone
+   * unconfirmed for 3 ping intervals, at least 1 s (the database is unreachable, or its
+   * connections hang), this process stops calling itself the leader. That changes no outcome,
+   * since every statement is fenced, but keeps `isLeader` from claiming what cannot be shown.
    */
   async #ping(): Promise<void> {
     const term = this.#term;
@@ -333,14 +340,14 @@ export class Maintenance {
     const ms = this.#t.leaderPingMs;
     const sentAt = Date.now();
     const check = holdsLeaderLock(this.#base.sql, term);
-    check.catch(() => {});
+    // A late answer still counts.
+    check.then((held) => held && this.#term === term && this.#confirm(sentAt), () => {});
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<"timeout">((r) => timer = setTimeout(() => r("timeout"), ms));
     try {
       const held = await Promise.race([check, timeout]);
       if (held === false) throw new LeadershipLost(term);
       if (held === true) {
-        this.#confirmedAt = sentAt;
         this.#pingFailures = 0;
         return;
       }
@@ -350,7 +357,7 @@ export class Maintenance {
     } finally {
       clearTimeout(timer);
     }
-    if (Date.now() - this.#confirmedAt > 2 * ms) throw new LeadershipLost(term);
+    if (Date.now() - this.#confirmedAt > Math.max(3 * ms, 1000)) throw new LeadershipLost(term);
   }
 
   /**

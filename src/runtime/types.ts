@@ -123,7 +123,10 @@ export interface RuntimeTimings {
   rotateIntervalMs?: number;
   /** Leader election retry for followers. Default 10 000. */
   electionRetryMs?: number;
-  /** Leader connection check. Default 5000. */
+  /**
+   * Leader connection check. Default 5000. A leader that cannot confirm its lock for 3 such
+   * intervals (at least 1 s) stops reporting itself as leader; its steps are fenced regardless.
+   */
   leaderPingMs?: number;
   /** Ledger trim and rollup fold. Default 30 000. */
   foldIntervalMs?: number;
