@@ -60,7 +60,7 @@ Deno.test({
       );
 
       // Maintenance works before the failover.
-      const j0 = await insert(sql, tick, { n: 0 }, { runAt: new Date(Date.now() + 200) });
+      const j0 = await insert(sql, tick, { n: 0 }, { runAt: new Date(Date.now() + 1500) });
       assert.equal((await jobState(sql, j0.id))?.state, "scheduled");
       await waitFor("scheduled job promoted and completed", () => completed.has(j0.id));
 

@@ -39,7 +39,12 @@ export interface ClientOptions {
   maintenance?: boolean;
   /** Liveness and maintenance timings. */
   timings?: RuntimeTimings;
-  /** Pool size when the client opens its own connection from a URL. Default 10. */
+  /**
+   * Pool size when the client opens its own pool from a URL. Default 10; 1 works. Work
+   * (claims, heartbeats, outcomes, maintenance statements) shares the pool; the client opens
+   * two connections of its own beside it: one for LISTEN and, with maintenance on, one that
+   * holds the leader lock. A client thus uses at most `poolSize + 2` connections.
+   */
   poolSize?: number;
 }
 
@@ -77,7 +82,16 @@ const DEFAULT_TIMINGS: Required<RuntimeTimings> = {
   electionRetryMs: 10_000,
   leaderPingMs: 5000,
   foldIntervalMs: 30_000,
+  runtimeStalenessMs: 300_000,
+  runtimeSweepIntervalMs: 60_000,
 };
+
+/**
+ * Reconnect delay of the leader lock session after its n-th failed connect, in seconds:
+ * doubling from 50 ms up to 1 s (postgres.js's default grows to 20 s), so that an election
+ * after an outage is not held up; elections have their own backoff.
+ */
+const LOCK_RECONNECT_BACKOFF = (n: number) => Math.min(0.05 * 2 ** n, 1);
 
 function positiveInt(v: unknown, field: string, min = 1): number {
   if (!Number.isInteger(v) || (v as number) < min) {
@@ -128,6 +142,12 @@ function resolveTimings(t: RuntimeTimings = {}): Required<RuntimeTimings> {
       "must be at least 3 × heartbeatIntervalMs, or live attempts would be rescued",
     );
   }
+  if (out.runtimeStalenessMs < 3 * out.heartbeatIntervalMs) {
+    throw new ValidationError(
+      "timings.runtimeStalenessMs",
+      "must be at least 3 × heartbeatIntervalMs, or live runtimes would be removed",
+    );
+  }
   return out;
 }
 
@@ -145,13 +165,18 @@ export class Client {
   #queues: Map<string, ResolvedQueueConfig>;
   #dispatchers: QueueDispatcher[] = [];
   #maintenance: Maintenance | null = null;
+  /** One-connection pool that holds the leader lock (with maintenance on). */
+  #lockSql: Sql | null = null;
   #state: State = "new";
   #unlisten: (() => Promise<void>)[] = [];
   #heartbeatTimer: ReturnType<typeof setInterval> | null = null;
   #stopPromise: Promise<void> | null = null;
 
   /**
-   * @param db a postgres.js `Sql` (the client uses it as its pool) or a connection URL.
+   * @param db a connection URL (the client opens its pool, see `ClientOptions.poolSize`) or a
+   *   postgres.js `Sql`, used as the pool; any size works, one connection included. Beside
+   *   the pool the client opens one connection for LISTEN (as postgres.js's `listen` does)
+   *   and, with maintenance on, one that holds the leader lock, with the pool's settings.
    * @param options queues, schema and timings.
    */
   constructor(db: Sql | string, options: ClientOptions) {
@@ -171,12 +196,39 @@ export class Client {
       throw new ValidationError("options.queues", "configure at least one queue");
     }
     this.#timings = resolveTimings(options.timings);
+    const maintenance = options.maintenance !== false;
     let sql: Sql;
     if (typeof db === "string") {
-      sql = postgres(db, withNoDelay({ max: options.poolSize ?? 10, onnotice: () => {} }));
+      const poolSize = positiveInt(options.poolSize ?? 10, "options.poolSize");
+      sql = postgres(db, withNoDelay({ max: poolSize, onnotice: () => {} }));
+      // The lock session has no idle or lifetime limit (0: none): closing it gives up the lock.
+      if (maintenance) {
+        this.#lockSql = postgres(db, {
+          max: 1,
+          idle_timeout: 0,
+          max_lifetime: 0,
+          fetch_types: false,
+          backoff: LOCK_RECONNECT_BACKOFF,
+          onnotice() {},
+        });
+      }
       this.#ownsSql = true;
     } else if (typeof db === "function" && typeof (db as Sql).reserve === "function") {
       sql = db;
+      // Built from the pool's parsed options, the way postgres.js builds its LISTEN connection.
+      if (maintenance) {
+        // Its own reconnect counter: the pool's failed connects must not slow its backoff.
+        this.#lockSql = postgres({
+          ...sql.options,
+          max: 1,
+          idle_timeout: null,
+          max_lifetime: null,
+          fetch_types: false,
+          backoff: LOCK_RECONNECT_BACKOFF,
+          onnotice() {},
+          shared: { retries: 0, typeArrayMap: {} },
+        } as unknown as postgres.Options<Record<string, postgres.PostgresType>>);
+      }
       this.#ownsSql = false;
     } else {
       throw new ValidationError("db", "must be a postgres.js Sql (not a transaction) or a URL");
@@ -261,22 +313,7 @@ export class Client {
     core.completer = new Completer(core.sql, core.schema, {
       dlqDefault: this.#options.dlqEnabledByDefault ?? false,
     });
-    await core.sql.unsafe(
-      q(
-        core.schema,
-        `INSERT INTO awa.runtime_instances (instance_id, hostname, pid, version,
-          snapshot_interval_ms, queues)
-        VALUES ($1, $2, $3, $4, $5, $6::text::jsonb)`,
-      ),
-      [
-        core.instanceId,
-        hostname(),
-        process.pid,
-        VERSION,
-        this.#timings.heartbeatIntervalMs,
-        JSON.stringify(Object.fromEntries(this.#queues)),
-      ],
-    );
+    await this.#register();
 
     for (const [name, cfg] of this.#queues) {
       const d = new QueueDispatcher(core, name, cfg);
@@ -288,7 +325,7 @@ export class Client {
       () => void this.#heartbeat(),
       this.#timings.heartbeatIntervalMs,
     );
-    if (this.#options.maintenance !== false) {
+    if (this.#lockSql) {
       this.#maintenance = new Maintenance(
         core,
         this.#timings,
@@ -296,9 +333,32 @@ export class Client {
         (r, reason) => {
           core.emit("rescued", { ...r, reason });
         },
+        this.#lockSql,
       );
       this.#maintenance.start();
     }
+  }
+
+  /** List this runtime in `awa.runtime_instances` (again, if the leader took it for dead). */
+  async #register(): Promise<void> {
+    const core = this.#core;
+    await core.sql.unsafe(
+      q(
+        core.schema,
+        `INSERT INTO awa.runtime_instances (instance_id, hostname, pid, version,
+          snapshot_interval_ms, queues)
+        VALUES ($1, $2, $3, $4, $5, $6::text::jsonb)
+        ON CONFLICT (instance_id) DO NOTHING`,
+      ),
+      [
+        core.instanceId,
+        hostname(),
+        process.pid,
+        VERSION,
+        this.#timings.heartbeatIntervalMs,
+        JSON.stringify(Object.fromEntries(this.#queues)),
+      ],
+    );
   }
 
   async #listen(): Promise<void> {
@@ -330,7 +390,10 @@ export class Client {
       .filter((a) => a.claimedAtMs <= cutoff && !a.released)
       .map((a) => ({ claim_slot: a.claimSlot, receipt: receiptOf(a) }));
     try {
-      await recordHeartbeat(this.#core.sql, this.#core.schema, this.#core.instanceId, receipts);
+      const core = this.#core;
+      if (!(await recordHeartbeat(core.sql, core.schema, core.instanceId, receipts))) {
+        if (this.#state === "running") await this.#register();
+      }
     } catch (err) {
       this.#core.emitError(err, "heartbeat");
     }
@@ -349,7 +412,10 @@ export class Client {
     if (this.#stopPromise) return this.#stopPromise;
     if (this.#state === "new") {
       this.#state = "stopped";
-      this.#stopPromise = this.#ownsSql ? this.#core.sql.end() : Promise.resolve();
+      this.#stopPromise = Promise.all([
+        this.#ownsSql ? this.#core.sql.end() : undefined,
+        this.#lockSql?.end(),
+      ]).then(() => {});
       return this.#stopPromise;
     }
     this.#state = "stopping";
@@ -383,6 +449,7 @@ export class Client {
     for (const d of this.#dispatchers) d.close();
     if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
     await this.#maintenance?.stop();
+    await this.#lockSql?.end({ timeout: 5 });
     for (const u of this.#unlisten.splice(0)) {
       try {
         await u();

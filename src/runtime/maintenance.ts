@@ -1,22 +1,28 @@
 /**
- * The maintenance leader. One process per database holds a session advisory lock on a
- * dedicated connection; while it holds it, it promotes due jobs, rescues stale and overdue
- * attempts, and rotates and prunes the rings. When that connection dies the lock is gone, this
- * process stops leading at once, and another follower takes over at its next election.
+ * The maintenance leader. One process per database holds the leader lock (a session advisory
+ * lock) on a connection of its own; while it holds it, it promotes due jobs, rescues stale and
+ * overdue attempts, rotates and prunes the rings, and removes runtimes that stopped reporting.
+ * Every maintenance statement is fenced (see leader_fence.ts): it runs only while this
+ * process's lock backend still holds the lock, so a deposed leader never acts beside its
+ * successor, even before it notices that it lost the lock.
  * @module
  */
-import type { ReservedSql } from "postgres";
+import type { Sql } from "postgres";
 import { q } from "../schema.ts";
 import type { RuntimeCore } from "./core.ts";
+import {
+  fencedSql,
+  holdsLeaderLock,
+  LeadershipLost,
+  passFence,
+  type Term,
+  tryLeaderLock,
+  unlockLeaderLock,
+} from "./leader_fence.ts";
 import { finalizeAttempts, type FinalizeItem } from "./queries.ts";
 import type { RuntimeTimings } from "./types.ts";
 
-/** Session advisory lock key of the leader: ASCII "AWA_MAIN". */
-export const LEADER_LOCK_KEY = "4708303813012965710";
-
-/** The default schema uses the documented key; other schemas derive their own. */
-const LOCK_KEY_SQL =
-  "CASE WHEN $2::text = 'awa' THEN $1::bigint ELSE hashtextextended('awa-leader:' || $2, 0) END";
+export { LEADER_LOCK_KEY } from "./leader_fence.ts";
 
 /** Rescue kinds and the closure outcome each writes. */
 export type RescueKind = "heartbeat" | "deadline";
@@ -29,6 +35,8 @@ export interface MaintenanceStats {
   rescued: number;
   rotations: Record<string, number>;
   prunes: Record<string, number>;
+  /** Rows of dead runtimes removed from `awa.runtime_instances`. */
+  runtimesRemoved: number;
 }
 
 /** Promote due deferred jobs; loops while full batches come back (bounded per tick). */
@@ -106,6 +114,31 @@ export async function pruneRing(
   return outcome;
 }
 
+/**
+ * Remove the rows of runtimes that stopped reporting: unseen (no heartbeat) for `stalenessMs`
+ * and for three of their own heartbeat intervals, so a runtime configured with a slower
+ * heartbeat than this one is never taken for dead. This client's own row always stays.
+ */
+export async function sweepRuntimes(core: RuntimeCore, stalenessMs: number): Promise<number> {
+  const rows = await core.sql.unsafe(
+    q(
+      core.schema,
+      `DELETE FROM awa.runtime_instances
+      WHERE instance_id <> $1::uuid
+        AND last_seen_at < clock_timestamp()
+          - make_interval(secs => greatest($2::float8, 3 * snapshot_interval_ms / 1000.0))
+      RETURNING instance_id`,
+    ),
+    [core.instanceId, stalenessMs / 1000],
+  );
+  return rows.length;
+}
+
+/** Report the 1st, 2nd, 3rd, then every 2^k-th of a run of failures, so an outage is not a flood. */
+function worthReporting(failures: number): boolean {
+  return failures <= 3 || (failures & (failures - 1)) === 0;
+}
+
 /** True while some session pins the MVCC horizon (old snapshot or idle writer transaction). */
 async function horizonPinned(core: RuntimeCore): Promise<boolean> {
   const [{ pinned }] = await core.sql`
@@ -120,15 +153,21 @@ async function horizonPinned(core: RuntimeCore): Promise<boolean> {
 
 /** Leader election and the maintenance loops of one client. */
 export class Maintenance {
+  /** The client's runtime state, with every statement fenced to the current term. */
   #core: RuntimeCore;
+  /** The same without fencing: elections, leadership checks, bookkeeping. */
+  #base: RuntimeCore;
   #t: Required<RuntimeTimings>;
   #dlqDefault: boolean;
-  #conn: ReservedSql | null = null;
-  /** Backend pid of the lock connection. */
-  #pid = 0;
+  #lockSql: Sql;
+  #term: Term | null = null;
   #stopped = false;
   #timers: ReturnType<typeof setTimeout>[] = [];
   #electionTimer: ReturnType<typeof setTimeout> | null = null;
+  #electionFailures = 0;
+  /** When the last leadership check that succeeded was sent (ms since the epoch). */
+  #confirmedAt = 0;
+  #pingFailures = 0;
   #busy = new Set<string>();
   #onRescued: (r: { jobId: number; runLease: number; state: string }, kind: RescueKind) => void;
   readonly stats: MaintenanceStats = {
@@ -138,18 +177,29 @@ export class Maintenance {
     rescued: 0,
     rotations: {},
     prunes: {},
+    runtimesRemoved: 0,
   };
 
+  /**
+   * @param lockSql a pool of one connection used for nothing but the leader lock. Not a
+   *   connection reserved from `core.sql`: postgres.js crashes the process (uncaught TypeError,
+   *   write on a null socket) when a query is sent on a reserved connection that has closed,
+   *   and a `reserve()` that fails to connect leaks a pool slot. A pool of its own reconnects
+   *   by itself, and a statement on a new session is harmless: it holds no lock.
+   */
   constructor(
     core: RuntimeCore,
     timings: Required<RuntimeTimings>,
     dlqDefault: boolean,
     onRescued: (r: { jobId: number; runLease: number; state: string }, kind: RescueKind) => void,
+    lockSql: Sql,
   ) {
-    this.#core = core;
+    this.#base = core;
+    this.#core = fencedCore(core, fencedSql(core.sql, () => this.#term));
     this.#t = timings;
     this.#dlqDefault = dlqDefault;
     this.#onRescued = onRescued;
+    this.#lockSql = lockSql;
   }
 
   get isLeader(): boolean {
@@ -168,37 +218,34 @@ export class Maintenance {
 
   #scheduleElection(ms: number): void {
     if (this.#stopped) return;
+    if (this.#electionTimer) clearTimeout(this.#electionTimer);
     this.#electionTimer = setTimeout(() => void this.#elect(), ms);
   }
 
   async #elect(): Promise<void> {
     if (this.#stopped || this.stats.leader) return;
-    let conn: ReservedSql | null = null;
+    let term: Term | null = null;
     try {
-      conn = await this.#core.sql.reserve();
-      const [{ ok, pid }] = await conn.unsafe(
-        `SELECT pg_try_advisory_lock(${LOCK_KEY_SQL}) AS ok, pg_backend_pid() AS pid`,
-        [LEADER_LOCK_KEY, this.#core.schema],
-      );
-      this.#pid = pid;
-      if (!ok || this.#stopped) {
-        if (ok) {
-          await conn.unsafe(`SELECT pg_advisory_unlock(${LOCK_KEY_SQL})`, [
-            LEADER_LOCK_KEY,
-            this.#core.schema,
-          ]);
-        }
-        conn.release();
+      term = await tryLeaderLock(this.#lockSql, this.#base.schema);
+      if (!term) {
+        this.#electionFailures = 0;
         this.#scheduleElection(this.#t.electionRetryMs);
         return;
       }
+      // Wait out any statement an earlier leader still has in flight.
+      if (!(await passFence(this.#base.sql, term, () => this.#stopped)) || this.#stopped) {
+        await this.#unlock();
+        return;
+      }
     } catch (err) {
-      conn?.release();
-      this.#core.emitError(err, "leader election");
-      this.#scheduleElection(this.#t.electionRetryMs);
+      if (term) await this.#unlock();
+      // Shutting down closes the lock session under a pending attempt: nothing to report.
+      if (!this.#stopped) this.#electionFailed(err);
       return;
     }
-    this.#conn = conn;
+    this.#electionFailures = 0;
+    this.#confirmedAt = Date.now();
+    this.#term = term;
     this.stats.leader = true;
     this.stats.elections++;
     await this.#recordLeader(true);
@@ -213,62 +260,122 @@ export class Maintenance {
         await this.#core.sql.unsafe(q(this.#core.schema, "SELECT awa.fold_and_trim()"));
       }
     });
+    this.#loop("runtimes", this.#t.runtimeSweepIntervalMs, async () => {
+      this.stats.runtimesRemoved += await sweepRuntimes(this.#core, this.#t.runtimeStalenessMs);
+    });
   }
 
-  /** Run `fn` every `ms` while leading; never overlaps itself. */
+  /**
+   * An election could not be held (typically: the database is unreachable). Retry sooner
+   * than a normal election first, backing off to `electionRetryMs`, and report only the
+   * first few of a run of failures.
+   */
+  #electionFailed(err: unknown): void {
+    const n = ++this.#electionFailures;
+    if (worthReporting(n)) this.#base.emitError(err, "leader election");
+    const retry = this.#t.electionRetryMs;
+    const ms = Math.min(retry, Math.max(50, retry / 16) * 2 ** (n - 1));
+    this.#scheduleElection(ms * (0.75 + Math.random() / 2));
+  }
+
+  /**
+   * Run `fn` every `ms` while leading; never overlaps itself. After a failure the next run
+   * waits longer, up to 2 s (or `ms` if longer), so an outage costs neither a busy loop nor a
+   * flood of error events.
+   */
   #loop(name: string, ms: number, fn: () => Promise<void>): void {
+    let failures = 0;
     const tick = async () => {
       if (!this.stats.leader || this.#stopped) return;
+      const term = this.#term;
       if (!this.#busy.has(name)) {
         this.#busy.add(name);
+        const startedAt = Date.now();
         try {
           await fn();
+          if (this.#term === term) this.#confirm(startedAt);
+          failures = 0;
         } catch (err) {
-          if (this.stats.leader) this.#core.emitError(err, `maintenance ${name}`);
+          if (err instanceof LeadershipLost) {
+            if (this.#term === term) await this.#deposed();
+          } else if (this.stats.leader && worthReporting(++failures)) {
+            this.#base.emitError(err, `maintenance ${name}`);
+          }
         } finally {
           this.#busy.delete(name);
         }
       }
-      if (this.stats.leader && !this.#stopped) this.#timers.push(setTimeout(tick, ms));
+      if (this.stats.leader && !this.#stopped && this.#term === term) {
+        const wait = failures === 0 ? ms : Math.min(ms * 2 ** failures, Math.max(ms, 2000));
+        this.#timers.push(setTimeout(tick, wait));
+      }
     };
     this.#timers.push(setTimeout(tick, name === "ping" ? ms : 0));
   }
 
-  /**
-   * Whether the lock connection's backend still holds an advisory lock (only the leader lock is
-   * ever taken on it). Asked through the pool: postgres.js crashes the process with an uncaught
-   * TypeError (write on a null socket) when a query is sent on a reserved connection that has
-   * closed, so the reserved connection is never used again once it may be dead.
-   */
-  async #lockHeld(): Promise<boolean> {
-    const [{ held }] = await this.#core.sql.unsafe(
-      `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE pid = $1 AND locktype = 'advisory'
-        AND granted) AS held`,
-      [this.#pid],
-    );
-    return held;
+  /** Give the leader lock back; on a lock session that died, there is nothing to give. */
+  async #unlock(): Promise<void> {
+    try {
+      await unlockLeaderLock(this.#lockSql);
+    } catch {
+      // The session is gone, and the lock with it.
+    }
   }
 
+  /** Leadership counts as confirmed at `at` (ms since the epoch), if later than before. */
+  #confirm(at: number): void {
+    this.#confirmedAt = Math.max(this.#confirmedAt, at);
+  }
+
+  /**
+   * Confirm that the lock is still ours. Each check and each maintenance step that succeeds
+   * (every step proves leadership) confirms it as of when it began. Once leadership has gone
+   * unconfirmed for 3 ping intervals, at least 1 s (the database is unreachable, or its
+   * connections hang), this process stops calling itself the leader. That changes no outcome,
+   * since every statement is fenced, but keeps `isLeader` from claiming what cannot be shown.
+   */
   async #ping(): Promise<void> {
-    let held: boolean;
+    const term = this.#term;
+    if (!term) return;
+    const ms = this.#t.leaderPingMs;
+    const sentAt = Date.now();
+    const check = holdsLeaderLock(this.#base.sql, term);
+    // A late answer still counts.
+    check.then((held) => held && this.#term === term && this.#confirm(sentAt), () => {});
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<"timeout">((r) => timer = setTimeout(() => r("timeout"), ms));
     try {
-      held = await this.#lockHeld();
+      const held = await Promise.race([check, timeout]);
+      if (held === false) throw new LeadershipLost(term);
+      if (held === true) {
+        this.#pingFailures = 0;
+        return;
+      }
     } catch (err) {
-      // Cannot tell; keep leading (maintenance steps are safe to overlap) and ask again.
-      this.#core.emitError(err, "leader check");
-      return;
+      if (err instanceof LeadershipLost) throw err;
+      if (worthReporting(++this.#pingFailures)) this.#base.emitError(err, "leader check");
+    } finally {
+      clearTimeout(timer);
     }
-    if (!held) {
-      // The lock went with the connection: stop leading now, let someone else take over.
-      this.#core.emitError(
-        new Error(`leader lock connection (backend ${this.#pid}) is gone`),
-        "leader connection lost",
-      );
-      await this.#resign(false);
-      // Wait one election interval so a healthy follower can take over rather than a process
-      // whose connection just failed.
-      this.#scheduleElection(this.#t.electionRetryMs);
-    }
+    if (Date.now() - this.#confirmedAt > Math.max(3 * ms, 1000)) throw new LeadershipLost(term);
+  }
+
+  /**
+   * The lock went with its connection, or cannot be confirmed: stop leading now and let an
+   * election decide. The election is scheduled before resigning completes, which may wait on
+   * an unreachable database; the lock session runs the unlock before any later attempt.
+   */
+  async #deposed(): Promise<void> {
+    const term = this.#term;
+    this.#base.emitError(
+      new Error(`leader lock connection (backend ${term?.pid}) is gone or unconfirmed`),
+      "leader connection lost",
+    );
+    const resigned = this.#resign();
+    // Wait one election interval so a healthy follower can take over rather than a process
+    // whose connection just failed.
+    this.#scheduleElection(this.#t.electionRetryMs);
+    await resigned;
   }
 
   /**
@@ -277,43 +384,34 @@ export class Maintenance {
    * lock, not this column, is what elects.
    */
   async #recordLeader(leading: boolean): Promise<void> {
+    // Taking the flag is fenced like any leader statement; dropping one's own is not.
+    const core = leading ? this.#core : this.#base;
     try {
-      await this.#core.sql.unsafe(
+      await core.sql.unsafe(
         q(
-          this.#core.schema,
+          core.schema,
           leading
             ? "UPDATE awa.runtime_instances SET leader = (instance_id = $1) WHERE leader OR instance_id = $1"
             : "UPDATE awa.runtime_instances SET leader = false WHERE instance_id = $1 AND leader",
         ),
-        [this.#core.instanceId],
+        [core.instanceId],
       );
     } catch (err) {
-      this.#core.emitError(err, "record leadership");
+      if (!(err instanceof LeadershipLost)) this.#base.emitError(err, "record leadership");
     }
   }
 
-  /** Stop leading; `alive` false: the lock connection is known dead and is left untouched. */
-  async #resign(alive?: boolean): Promise<void> {
+  /** Stop leading and give the lock back. */
+  async #resign(): Promise<void> {
     const wasLeader = this.stats.leader;
+    const term = this.#term;
     this.stats.leader = false;
+    this.#term = null;
     for (const t of this.#timers.splice(0)) clearTimeout(t);
-    if (wasLeader) await this.#recordLeader(false);
-    const conn = this.#conn;
-    this.#conn = null;
-    if (conn && wasLeader && alive === undefined) {
-      alive = await this.#lockHeld().catch(() => false);
-    }
-    if (conn && wasLeader && alive) {
-      try {
-        await conn.unsafe(`SELECT pg_advisory_unlock(${LOCK_KEY_SQL})`, [
-          LEADER_LOCK_KEY,
-          this.#core.schema,
-        ]);
-      } catch {
-        // A dead connection already released the lock.
-      }
-      conn.release();
-    }
+    if (!wasLeader || !term) return;
+    const unlocked = this.#unlock();
+    await this.#recordLeader(false);
+    await unlocked;
   }
 
   async #rescue(): Promise<void> {
@@ -333,4 +431,18 @@ export class Maintenance {
       this.stats.rotations[r] = (this.stats.rotations[r] ?? 0) + 1;
     }
   }
+}
+
+/**
+ * `core` with its `sql` replaced by `sql`: the step functions above take a core and issue
+ * their statements through `core.sql`, so handing them this view fences all of them.
+ */
+function fencedCore(core: RuntimeCore, sql: Sql): RuntimeCore {
+  return new Proxy(core, {
+    get(target, prop) {
+      if (prop === "sql") return sql;
+      const v = Reflect.get(target, prop, target);
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+  });
 }

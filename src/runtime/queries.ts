@@ -111,15 +111,24 @@ export async function writeProgress(
   return rows.length;
 }
 
-/** Append heartbeat rows for the given receipts and refresh the runtime's liveness. */
+/**
+ * Append heartbeat rows for the given receipts and refresh the runtime's liveness. Returns
+ * false when the runtime has no row (the leader removed it as dead after a long outage).
+ */
 export async function recordHeartbeat(
   sql: Sql,
   schema: string,
   instanceId: string,
   receipts: { claim_slot: number; receipt: string }[],
-): Promise<void> {
-  await sql.unsafe(q(schema, "SELECT awa.record_heartbeat($1::uuid, $2::text::jsonb)"), [
-    instanceId,
-    JSON.stringify(receipts),
-  ]);
+): Promise<boolean> {
+  const [{ registered }] = await sql.unsafe(
+    q(
+      schema,
+      `WITH beat AS MATERIALIZED (SELECT awa.record_heartbeat($1::uuid, $2::text::jsonb))
+      SELECT EXISTS (SELECT 1 FROM awa.runtime_instances WHERE instance_id = $1::uuid)
+        AS registered FROM beat`,
+    ),
+    [instanceId, JSON.stringify(receipts)],
+  );
+  return registered;
 }

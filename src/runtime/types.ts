@@ -123,10 +123,21 @@ export interface RuntimeTimings {
   rotateIntervalMs?: number;
   /** Leader election retry for followers. Default 10 000. */
   electionRetryMs?: number;
-  /** Leader connection check. Default 5000. */
+  /**
+   * Leader connection check. Default 5000. A leader that cannot confirm its lock for 3 such
+   * intervals (at least 1 s) stops reporting itself as leader; its steps are fenced regardless.
+   */
   leaderPingMs?: number;
   /** Ledger trim and rollup fold. Default 30 000. */
   foldIntervalMs?: number;
+  /**
+   * A runtime whose row in `awa.runtime_instances` has not been refreshed by a heartbeat for
+   * this long (and for three of its own heartbeat intervals) is taken for dead, and the leader
+   * removes its row. Default 300 000 (5 min); at least 3 × `heartbeatIntervalMs`.
+   */
+  runtimeStalenessMs?: number;
+  /** How often the leader looks for dead runtimes. Default 60 000. */
+  runtimeSweepIntervalMs?: number;
 }
 
 /** Events emitted after the transition they describe has committed. */
