@@ -237,19 +237,23 @@ export class QueueDispatcher {
   }
 
   /**
-   * How many jobs the next claim should take. Every attempt this dispatcher holds open in the
-   * database — running, held, or with its outcome not yet committed — counts against
-   * `maxWorkers + prefetch`, and claims are sent one at a time, so the database never shows
-   * more open attempts for this queue and process than that. While the held buffer still
-   * covers idle workers and is over half full, none: refilling in larger, rarer claims is what
-   * makes prefetch cheap.
+   * How many jobs the next claim should take. Running and held attempts count against
+   * `maxWorkers + prefetch`; finished handlers whose outcome has not committed yet are still
+   * open in the database and count too, beyond the first `maxWorkers` of them. Claims go out
+   * one at a time, so this process never holds more than `2 × maxWorkers + prefetch` open
+   * attempts of this queue. (Counting every pending outcome would make each claim wait for
+   * the previous flush, which about halved drain throughput without prefetch.) While the
+   * held buffer still covers idle workers and is over half full, none: refilling in larger,
+   * rarer claims is what makes prefetch cheap.
    */
   #claimNeed(): number {
     if (this.#stopping) return 0;
-    const need = this.config.maxWorkers + this.config.prefetch - this.open;
+    const held = this.#held.length;
+    const pendingOver = Math.max(0, this.#closing - this.config.maxWorkers);
+    const need = this.config.maxWorkers + this.config.prefetch - this.#active - held -
+      pendingOver;
     if (need <= 0) return 0;
     const idle = this.config.maxWorkers - this.#active;
-    const held = this.#held.length;
     if (held >= idle && held > this.config.prefetch / 2) return 0;
     return need;
   }

@@ -103,15 +103,17 @@ export interface RateLimit {
  * checked against the range given here (a `ValidationError` names the field).
  *
  * **Open attempts.** An attempt is open in the database from its claim until its outcome
- * commits. Per process and queue there are never more than `maxWorkers + prefetch` open
- * attempts: running handlers, held (prefetched) jobs, and finished handlers whose outcome has
- * not committed yet all count. A worker starts its next held job as soon as its handler
- * returns, but the process claims again only once outcomes have committed.
+ * commits. A worker starts its next job as soon as its handler returns, while that outcome
+ * waits for the completer's next group flush. Per process and queue, the database shows at
+ * most `2 × maxWorkers + prefetch` open attempts: `maxWorkers + prefetch` running or held,
+ * plus at most `maxWorkers` finished ones whose outcome has not committed yet (beyond that,
+ * pending outcomes hold back the next claim). See docs/delivery.md.
  */
 export interface QueueConfig {
   /**
    * Handlers of this queue running at once in this process, 1–10 000. Default 50. Together
-   * with `prefetch` it bounds the attempts this process holds open (see above).
+   * with `prefetch` it bounds the attempts this process holds open in the database to
+   * `2 × maxWorkers + prefetch` (see above).
    */
   maxWorkers?: number;
   /** Fallback poll when no notification arrives, in ms, from 10 to 3 600 000. Default 200. */
@@ -127,7 +129,7 @@ export interface QueueConfig {
    * Jobs claimed ahead of free workers and held in this process until a worker frees up, so
    * short jobs never wait on a claim round trip; 0–10 000. Held jobs are open attempts: other
    * processes and fleet-wide counts see them as running, and the process holds at most
-   * `maxWorkers + prefetch` open attempts. Keep it at 0 (the default) for long jobs or many
+   * `2 × maxWorkers + prefetch` open attempts (see above). Keep it at 0 (the default) for long jobs or many
    * competing processes, raise it (e.g. 256–1000) for high rates of short jobs. A held job not
    * started within half the deadline is handed back without counting an attempt.
    */
