@@ -234,6 +234,9 @@ Deno.test({
     const [cc] = await waitEvent("cancelled", x.id);
     assert.equal((cc.e as ClientEvents["cancelled"]).reason, "not needed");
     assert.equal((await jobState(sql, x.id))?.state, "cancelled");
+    // The handler's own cancel also sends a cancel notice; it must not add a second event.
+    await sleep(200);
+    assert.deepEqual(eventsOf(x.id).map((e) => e.type), ["cancelled"]);
     const [rr] = await waitEvent("retried", r.id);
     const delay = (rr.e as ClientEvents["retried"]).runAt!.getTime() - rr.at;
     assert.ok(delay > 1000 && delay <= 1600, `retryAfter(1500) gave ${delay} ms`);

@@ -21,7 +21,13 @@ import { VERSION } from "../version.ts";
 import { CANCEL_TOPIC } from "./channels.ts";
 import { Completer } from "./completer.ts";
 import { RuntimeCore } from "./core.ts";
-import { type Attempt, QueueDispatcher, receiptOf, releaseItemOf } from "./dispatcher.ts";
+import {
+  type Attempt,
+  CANCELLED_WHILE_RUNNING,
+  QueueDispatcher,
+  receiptOf,
+  releaseItemOf,
+} from "./dispatcher.ts";
 import { Maintenance, type MaintenanceStats } from "./maintenance.ts";
 import { Notifier } from "./notifier.ts";
 import {
@@ -86,10 +92,6 @@ const CLIENT_OPTION_KEYS = [
   "timings",
   "poolSize",
 ] as const satisfies readonly (keyof ClientOptions)[];
-
-/** `reason` of the `cancelled` event of a job cancelled while it ran (the cancel notice does not
- * carry the operator's text; the job's errors do). */
-const CANCELLED_WHILE_RUNNING = "cancelled while running";
 
 type State = "new" | "running" | "stopping" | "stopped";
 
@@ -309,6 +311,11 @@ export class Client {
     if (!a || a.released || a.endedBy !== null) return;
     if (notice.outcome === "cancel") {
       a.endedBy = "cancel";
+      // A handler that already returned waits for its own outcome: that is either this very
+      // cancel (its event comes from the completer) or a completion made stale by an operator
+      // cancel (the dispatcher reports `cancelled` then).
+      if (a.settled) return;
+      a.cancelReported = true;
       a.controller.abort(new JobCancelledError());
       core.emit("cancelled", { job: a.job, reason: CANCELLED_WHILE_RUNNING });
     } else {

@@ -31,7 +31,15 @@ export interface Attempt {
    * `cancelled` event is already out and the handler's late outcome emits nothing.
    */
   endedBy: "cancel" | "rescue" | null;
+  /** Set once the `cancelled` event of an operator cancel went out. */
+  cancelReported: boolean;
 }
+
+/**
+ * `reason` of the `cancelled` event when an operator cancelled a claimed attempt (the cancel
+ * notice does not carry the operator's text; the job's errors do).
+ */
+export const CANCELLED_WHILE_RUNNING = "cancelled while running";
 
 /** A finalization item for an attempt, addressed by its receipt. */
 export function finalizeItemOf(a: Attempt, outcome: FinalizeItem["outcome"]): FinalizeItem {
@@ -327,6 +335,7 @@ export class QueueDispatcher {
       released: false,
       settled: false,
       endedBy: null,
+      cancelReported: false,
     };
     this.#core.track(attempt);
     return attempt;
@@ -436,7 +445,12 @@ export class QueueDispatcher {
       this.#capacityFreed();
     }
     if (row === null) {
-      if (a.endedBy !== "cancel") core.emit("stale", { job: a.job, outcome: item.outcome });
+      if (a.endedBy !== "cancel") {
+        core.emit("stale", { job: a.job, outcome: item.outcome });
+      } else if (!a.cancelReported) {
+        a.cancelReported = true;
+        core.emit("cancelled", { job: a.job, reason: CANCELLED_WHILE_RUNNING });
+      }
       return;
     }
     core.emitOutcome(a.job, row, {
