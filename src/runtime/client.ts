@@ -194,7 +194,10 @@ export class Client {
     return this;
   }
 
-  /** Listen to a lifecycle event; returns a function that removes the listener. */
+  /**
+   * Listen to a lifecycle event (see {@link ClientEvents}); returns a function that removes
+   * the listener. An unknown event name throws a `ValidationError` listing the valid ones.
+   */
   on<E extends keyof ClientEvents>(
     event: E,
     listener: (event: ClientEvents[E]) => unknown,

@@ -180,6 +180,12 @@ export interface ClientEvents {
   completed: { job: Job<unknown>; result: unknown; durationMs: number };
   retried: { job: Job<unknown>; error: string; runAt: Date | null };
   snoozed: { job: Job<unknown>; runAt: Date | null };
+  /**
+   * The job was cancelled: by its handler (`ctx.cancel(reason)`), or by an operator while this
+   * process held its attempt (`reason` is then `"cancelled while running"`; the operator's text
+   * is in the job's errors). Emitted once per attempt, when the cancel reaches it; the
+   * handler's late outcome then emits nothing more.
+   */
   cancelled: { job: Job<unknown>; reason: string };
   /** The job failed for good because of a terminal error (TerminalError, unknown kind, bad args). */
   failed: { job: Job<unknown>; error: string; dlq: boolean };
