@@ -9,6 +9,7 @@
  * @module
  */
 import type { Sql } from "postgres";
+import { ClientStateError } from "../errors.ts";
 import { notifyChannel } from "./channels.ts";
 
 /** Options of a {@link Notifier}. */
@@ -26,6 +27,11 @@ interface Subscription {
   handlers: Set<Handler>;
   /** Set once the first LISTEN went through; later `onlisten` calls are re-listens. */
   listened: boolean;
+  /**
+   * Bumped by every LISTEN we issue. postgres.js re-listens with the same callback, so a
+   * listener it keeps from before is told apart by its generation and stays silent.
+   */
+  generation: number;
   unlisten: (() => Promise<void>) | null;
 }
 
@@ -63,7 +69,7 @@ export class Notifier {
    * that removes the handler.
    */
   async subscribe(topic: string, handler: Handler): Promise<() => void> {
-    if (this.#closed) throw new Error("notifier is closed");
+    if (this.#closed) throw new ClientStateError("the notifier is closed");
     let sub = this.#subs.get(topic);
     if (sub) {
       sub.handlers.add(handler);
@@ -72,6 +78,7 @@ export class Notifier {
         channel: notifyChannel(this.#schema, topic),
         handlers: new Set([handler]),
         listened: false,
+        generation: 0,
         unlisten: null,
       };
       this.#subs.set(topic, sub);
@@ -97,8 +104,8 @@ export class Notifier {
     const subs = [...this.#subs.values()];
     this.#subs.clear();
     // After an automatic re-listen postgres.js holds a listener the old unlisten function no
-    // longer reaches; emptying the handlers makes any such leftover a no-op.
-    for (const s of subs) s.handlers.clear();
+    // longer reaches; a new generation makes any such leftover a no-op.
+    for (const s of subs) s.generation++;
     await Promise.all(subs.map(async (s) => {
       try {
         await s.unlisten?.();
@@ -110,9 +117,11 @@ export class Notifier {
 
   async #listen(sub: Subscription): Promise<void> {
     sub.listened = false;
+    const generation = ++sub.generation;
     const result = await this.#sql.listen(
       sub.channel,
       (payload) => {
+        if (generation !== sub.generation) return;
         for (const h of sub.handlers) {
           try {
             h(payload);
@@ -122,6 +131,7 @@ export class Notifier {
         }
       },
       () => {
+        if (generation !== sub.generation) return;
         if (sub.listened) this.#relistened();
         sub.listened = true;
       },
@@ -164,6 +174,7 @@ export class Notifier {
         if (n > this.#probeSeen) this.#probeSeen = n;
       }]),
       listened: false,
+      generation: 0,
       unlisten: null,
     };
   }
