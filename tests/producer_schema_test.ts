@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import {
   cancelByUniqueKey,
   Client,
+  ClientStateError,
   defineJob,
   insert,
   insertMany,
@@ -77,6 +78,9 @@ Deno.test({
       const client = new Client(sql, { schema, queues: { schema_q: { maxWorkers: 1 } } });
       client.work(job, () => {});
       await assert.rejects(client.start(), Err, `Client.start ${schema}`);
+      // A refused start leaves nothing running: shutdown resolves, a second start is refused.
+      await client.shutdown();
+      await assert.rejects(client.start(), ClientStateError);
     }
   },
 });

@@ -4,7 +4,15 @@
  * and deadline rescue by the leader.
  */
 import assert from "node:assert/strict";
-import { Client, type ClientEvents, defineJob, insert, TerminalError } from "../mod.ts";
+import {
+  Client,
+  type ClientEvents,
+  DeadlineExceededError,
+  defineJob,
+  insert,
+  JobCancelledError,
+  TerminalError,
+} from "../mod.ts";
 import { testDatabase } from "./support/db.ts";
 import { jobState, POOL_TEST, sleep, TIMINGS, waitFor } from "./runtime_support.ts";
 
@@ -86,7 +94,7 @@ const dl = defineJob<unknown>("dl", { queue: "dlqq", maxAttempts: 1 });
 const seen = new Map<string, number[]>();
 const note = (k: string, attempt: number) => seen.set(k, [...(seen.get(k) ?? []), attempt]);
 let adminSignal: AbortSignal | null = null;
-let overdueSignalFired = false;
+let overdueReason: unknown = null;
 
 const main = new Client(t.connect(), {
   queues: { out: {}, dead: { deadlineMs: 300 } },
@@ -110,14 +118,17 @@ main.work(snz, (job, ctx) => {
 });
 main.work(cxl, (_job, ctx) => ctx.cancel("not needed"));
 main.work(rafter, (job, ctx) => (job.attempt === 1 ? ctx.retryAfter(1500) : "later"));
-main.work(adminCancel, (_job, ctx) => {
+let adminReturned = false;
+main.work(adminCancel, async (_job, ctx) => {
   adminSignal = ctx.signal;
-  return new Promise((resolve) => ctx.signal.addEventListener("abort", () => resolve("late")));
+  await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve));
+  adminReturned = true;
+  return "late";
 });
 main.work(overdue, async (job, ctx) => {
   note("overdue", job.attempt);
   if (job.attempt === 1) {
-    ctx.signal.addEventListener("abort", () => overdueSignalFired = true);
+    ctx.signal.addEventListener("abort", () => overdueReason = ctx.signal.reason);
     await sleep(1500); // ignores the signal
     return "too late";
   }
@@ -223,6 +234,9 @@ Deno.test({
     const [cc] = await waitEvent("cancelled", x.id);
     assert.equal((cc.e as ClientEvents["cancelled"]).reason, "not needed");
     assert.equal((await jobState(sql, x.id))?.state, "cancelled");
+    // The handler's own cancel also sends a cancel notice; it must not add a second event.
+    await sleep(200);
+    assert.deepEqual(eventsOf(x.id).map((e) => e.type), ["cancelled"]);
     const [rr] = await waitEvent("retried", r.id);
     const delay = (rr.e as ClientEvents["retried"]).runAt!.getTime() - rr.at;
     assert.ok(delay > 1000 && delay <= 1600, `retryAfter(1500) gave ${delay} ms`);
@@ -232,7 +246,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "admin cancel of a running job aborts its signal; the handler's completion is stale",
+  name: "admin cancel of a running job aborts with JobCancelledError and emits cancelled once",
   ...POOL_TEST,
   async fn() {
     const j = await insert(sql, adminCancel, {});
@@ -240,10 +254,16 @@ Deno.test({
     const [{ s }] = await sql`SELECT awa.cancel_job(${j.id}) AS s`;
     assert.equal(s, "cancelled");
     await waitFor("signal aborted", () => adminSignal?.aborted);
-    const [st] = await waitEvent("stale", j.id);
-    assert.equal((st.e as ClientEvents["stale"]).outcome, "completed");
+    assert.ok(adminSignal!.reason instanceof JobCancelledError, String(adminSignal!.reason));
+    assert.equal(adminSignal!.reason.code, "JOB_CANCELLED");
+    const [c] = await waitEvent("cancelled", j.id);
+    assert.equal(c.runLease, 1);
+    // The handler returns right after the abort; its dropped completion must not add `stale`.
+    await waitFor("late completion dropped", () => adminReturned);
+    await waitFor("attempt untracked", () => main.stats().running === 0);
+    await sleep(200);
     assert.equal((await jobState(sql, j.id))?.state, "cancelled");
-    assert.deepEqual(eventsOf(j.id).map((e) => e.type), ["stale"]);
+    assert.deepEqual(eventsOf(j.id).map((e) => e.type), ["cancelled"]);
   },
 });
 
@@ -282,7 +302,9 @@ Deno.test({
     assert.equal(re.state, "retryable");
     const [c] = await waitEvent("completed", j.id);
     assert.equal(c.attempt, 2);
-    assert.equal(overdueSignalFired, true);
+    assert.ok(overdueReason instanceof DeadlineExceededError, String(overdueReason));
+    assert.equal(overdueReason.code, "DEADLINE_EXCEEDED");
+    assert.equal(overdueReason.deadlineMs, 300);
     // The overdue first attempt finishes late: stale, nothing written.
     const [st] = await waitEvent("stale", j.id);
     assert.equal(st.runLease, 1);

@@ -3,7 +3,7 @@
  * counted, completed elsewhere; the late outcome is dropped), and loss of the LISTEN connection.
  */
 import assert from "node:assert/strict";
-import { Client, defineJob, insert, type Job } from "../mod.ts";
+import { Client, defineJob, insert, type Job, ShutdownAbortError } from "../mod.ts";
 import { testDatabase } from "./support/db.ts";
 import {
   finalizeRaw,
@@ -58,9 +58,13 @@ Deno.test({
     const c2 = new Client(t.connect(), { queues: { stuck: {} }, timings: TIMINGS });
     const events1: string[] = [];
     let signalFired = false;
+    let abortReason: unknown = null;
     let firstReturned = false;
     c1.work(stuck, async (_job, ctx) => {
-      ctx.signal.addEventListener("abort", () => signalFired = true);
+      ctx.signal.addEventListener("abort", () => {
+        signalFired = true;
+        abortReason = ctx.signal.reason;
+      });
       await sleep(1500); // ignores the signal
       firstReturned = true;
       return "late";
@@ -80,6 +84,8 @@ Deno.test({
 
       await c1.shutdown({ timeoutMs: 200 });
       assert.equal(signalFired, true, "the handler's signal fired at the timeout");
+      assert.ok(abortReason instanceof ShutdownAbortError, String(abortReason));
+      assert.equal(abortReason.code, "SHUTDOWN");
       assert.equal(firstReturned, false, "shutdown did not wait for the stuck handler");
       const released = await jobState(sql, job.id);
       assert.ok(released && ["scheduled", "available"].includes(released.state), released?.state);

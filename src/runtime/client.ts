@@ -6,24 +6,43 @@
 import postgres, { type Sql } from "postgres";
 import { hostname } from "node:os";
 import process from "node:process";
-import { ClientStateError, ValidationError } from "../errors.ts";
+import {
+  ClientStateError,
+  DeadlineExceededError,
+  JobCancelledError,
+  JobRescuedError,
+  ShutdownAbortError,
+  ValidationError,
+} from "../errors.ts";
 import { checkQueue, type JobDefinition } from "../job.ts";
 import { checkSchema, q } from "../schema.ts";
 import { toExecutor } from "../executor.ts";
 import { requireSchema } from "../migrate.ts";
 import { withNoDelay } from "../socket.ts";
 import { VERSION } from "../version.ts";
-import { CANCEL_TOPIC, notifyChannel } from "./channels.ts";
+import { CANCEL_TOPIC } from "./channels.ts";
 import { Completer } from "./completer.ts";
 import { RuntimeCore } from "./core.ts";
 import {
   type Attempt,
+  CANCELLED_WHILE_RUNNING,
   QueueDispatcher,
   receiptOf,
   releaseItemOf,
-  type ResolvedQueueConfig,
 } from "./dispatcher.ts";
 import { Maintenance, type MaintenanceStats } from "./maintenance.ts";
+import { Notifier } from "./notifier.ts";
+import {
+  boolOr,
+  checkEventName,
+  checkObject,
+  describeValue,
+  intIn,
+  type ResolvedQueueConfig,
+  resolveQueue,
+  resolveShutdown,
+  resolveTimings,
+} from "./options.ts";
 import { finalizeAttempts, recordHeartbeat } from "./queries.ts";
 import type { ClientEvents, Handler, QueueConfig, RuntimeTimings, WorkerEntry } from "./types.ts";
 
@@ -50,7 +69,7 @@ export interface ClientOptions {
 
 /** Options of {@link Client.shutdown}. */
 export interface ShutdownOptions {
-  /** How long in-flight handlers may keep running, in ms. Default 30 000. */
+  /** How long in-flight handlers may keep running, in ms (0 to 1 day). Default 30 000. */
   timeoutMs?: number;
 }
 
@@ -73,19 +92,6 @@ export interface ClientStats {
   maintenance: MaintenanceStats | null;
 }
 
-const DEFAULT_TIMINGS: Required<RuntimeTimings> = {
-  heartbeatIntervalMs: 30_000,
-  heartbeatStalenessMs: 90_000,
-  promoteIntervalMs: 250,
-  rescueIntervalMs: 30_000,
-  rotateIntervalMs: 1000,
-  electionRetryMs: 10_000,
-  leaderPingMs: 5000,
-  foldIntervalMs: 30_000,
-  runtimeStalenessMs: 300_000,
-  runtimeSweepIntervalMs: 60_000,
-};
-
 /**
  * Reconnect delay of the leader lock session after its n-th failed connect, in seconds:
  * doubling from 50 ms up to 1 s (postgres.js's default grows to 20 s), so that an election
@@ -93,65 +99,17 @@ const DEFAULT_TIMINGS: Required<RuntimeTimings> = {
  */
 const LOCK_RECONNECT_BACKOFF = (n: number) => Math.min(0.05 * 2 ** n, 1);
 
-function positiveInt(v: unknown, field: string, min = 1): number {
-  if (!Number.isInteger(v) || (v as number) < min) {
-    throw new ValidationError(field, `must be an integer ≥ ${min}, got ${v}`);
-  }
-  return v as number;
-}
+const CLIENT_OPTION_KEYS = [
+  "queues",
+  "schema",
+  "dlqEnabledByDefault",
+  "maintenance",
+  "timings",
+  "poolSize",
+] as const satisfies readonly (keyof ClientOptions)[];
 
-function atMost(v: number, max: number, field: string): number {
-  if (v > max) throw new ValidationError(field, `must be at most ${max}, got ${v}`);
-  return v;
-}
-
-function resolveQueue(name: string, c: QueueConfig): ResolvedQueueConfig {
-  if (typeof c !== "object" || c === null) {
-    throw new ValidationError(`queues.${name}`, "must be an object");
-  }
-  const f = (k: string) => `queues.${name}.${k}`;
-  const rl = c.rateLimit;
-  if (rl !== undefined) {
-    if (typeof rl.perSecond !== "number" || !(rl.perSecond > 0) || !Number.isFinite(rl.perSecond)) {
-      throw new ValidationError(f("rateLimit.perSecond"), "must be a number > 0");
-    }
-    if (rl.burst !== undefined) positiveInt(rl.burst, f("rateLimit.burst"));
-  }
-  return {
-    maxWorkers: positiveInt(c.maxWorkers ?? 50, f("maxWorkers")),
-    pollIntervalMs: positiveInt(c.pollIntervalMs ?? 200, f("pollIntervalMs"), 10),
-    deadlineMs: positiveInt(c.deadlineMs ?? 300_000, f("deadlineMs"), 0),
-    claimBatchSize: Math.min(positiveInt(c.claimBatchSize ?? 512, f("claimBatchSize")), 4096),
-    prefetch: atMost(positiveInt(c.prefetch ?? 0, f("prefetch"), 0), 10_000, f("prefetch")),
-    priorityAgingMs: positiveInt(c.priorityAgingMs ?? 60_000, f("priorityAgingMs"), 0),
-    rateLimit: rl
-      ? { perSecond: rl.perSecond, burst: rl.burst ?? Math.max(1, Math.ceil(rl.perSecond)) }
-      : null,
-  };
-}
-
-function resolveTimings(t: RuntimeTimings = {}): Required<RuntimeTimings> {
-  const out = { ...DEFAULT_TIMINGS };
-  for (const [k, v] of Object.entries(t)) {
-    if (!(k in DEFAULT_TIMINGS)) throw new ValidationError(`timings.${k}`, "unknown timing");
-    out[k as keyof RuntimeTimings] = positiveInt(v, `timings.${k}`, 1);
-  }
-  if (out.heartbeatStalenessMs < 3 * out.heartbeatIntervalMs) {
-    throw new ValidationError(
-      "timings.heartbeatStalenessMs",
-      "must be at least 3 × heartbeatIntervalMs, or live attempts would be rescued",
-    );
-  }
-  if (out.runtimeStalenessMs < 3 * out.heartbeatIntervalMs) {
-    throw new ValidationError(
-      "timings.runtimeStalenessMs",
-      "must be at least 3 × heartbeatIntervalMs, or live runtimes would be removed",
-    );
-  }
-  return out;
-}
-
-type State = "new" | "running" | "stopping" | "stopped";
+/** `failed`: `start()` was refused (schema check); nothing runs, `shutdown()` closes pools. */
+type State = "new" | "failed" | "running" | "stopping" | "stopped";
 
 /**
  * A worker client: serves the configured queues with the handlers registered by {@link work}.
@@ -168,7 +126,7 @@ export class Client {
   /** One-connection pool that holds the leader lock (with maintenance on). */
   #lockSql: Sql | null = null;
   #state: State = "new";
-  #unlisten: (() => Promise<void>)[] = [];
+  #notifier: Notifier | null = null;
   #heartbeatTimer: ReturnType<typeof setInterval> | null = null;
   #stopPromise: Promise<void> | null = null;
 
@@ -180,26 +138,35 @@ export class Client {
    * @param options queues, schema and timings.
    */
   constructor(db: Sql | string, options: ClientOptions) {
-    if (typeof options !== "object" || options === null) {
-      throw new ValidationError("options", "must be an object with queues");
+    const opts = checkObject(options, "options", CLIENT_OPTION_KEYS) as Partial<ClientOptions>;
+    if (opts.schema !== undefined && typeof opts.schema !== "string") {
+      throw new ValidationError(
+        "options.schema",
+        `must be a string, got ${describeValue(opts.schema)}`,
+      );
     }
-    const schema = checkSchema(options.schema, "options.schema");
-    if (typeof options.queues !== "object" || options.queues === null) {
+    const schema = checkSchema(opts.schema, "options.schema");
+    const queues: unknown = opts.queues;
+    if (typeof queues !== "object" || queues === null || Array.isArray(queues)) {
       throw new ValidationError("options.queues", "must map queue names to their config");
     }
     this.#queues = new Map();
-    for (const [name, cfg] of Object.entries(options.queues)) {
+    for (const name of Reflect.ownKeys(queues)) {
+      if (typeof name !== "string") {
+        throw new ValidationError("options.queues", "queue names must be strings");
+      }
       checkQueue(name, `options.queues["${name}"]`);
-      this.#queues.set(name, resolveQueue(name, cfg));
+      this.#queues.set(name, resolveQueue(name, (queues as Record<string, unknown>)[name]));
     }
     if (this.#queues.size === 0) {
       throw new ValidationError("options.queues", "configure at least one queue");
     }
-    this.#timings = resolveTimings(options.timings);
-    const maintenance = options.maintenance !== false;
+    this.#timings = resolveTimings(opts.timings);
+    boolOr(opts.dlqEnabledByDefault, "options.dlqEnabledByDefault", false);
+    const maintenance = boolOr(opts.maintenance, "options.maintenance", true);
     let sql: Sql;
     if (typeof db === "string") {
-      const poolSize = positiveInt(options.poolSize ?? 10, "options.poolSize");
+      const poolSize = intIn(opts.poolSize, "options.poolSize", 1, 10_000, 10);
       sql = postgres(db, withNoDelay({ max: poolSize, onnotice: () => {} }));
       // The lock session has no idle or lifetime limit (0: none): closing it gives up the lock.
       if (maintenance) {
@@ -274,11 +241,15 @@ export class Client {
     return this;
   }
 
-  /** Listen to a lifecycle event; returns a function that removes the listener. */
+  /**
+   * Listen to a lifecycle event (see {@link ClientEvents}); returns a function that removes
+   * the listener. An unknown event name throws a `ValidationError` listing the valid ones.
+   */
   on<E extends keyof ClientEvents>(
     event: E,
     listener: (event: ClientEvents[E]) => unknown,
   ): () => void {
+    checkEventName(event);
     if (typeof listener !== "function") throw new ValidationError("listener", "must be a function");
     return this.#core.on(event, listener);
   }
@@ -307,7 +278,7 @@ export class Client {
     try {
       await requireSchema(toExecutor(core.sql), core.schema, { cached: false });
     } catch (err) {
-      this.#state = "stopped";
+      this.#state = "failed";
       throw err;
     }
     core.completer = new Completer(core.sql, core.schema, {
@@ -361,26 +332,57 @@ export class Client {
     );
   }
 
+  /** Subscribe every dispatcher to its queue's wakeups and the client to cancel notices. */
   async #listen(): Promise<void> {
     const core = this.#core;
-    for (const d of this.#dispatchers) {
-      const sub = await core.sql.listen(
-        notifyChannel(core.schema, d.queue),
-        () => d.wake(),
-        () => d.wake(),
-      );
-      this.#unlisten.push(() => sub.unlisten());
-    }
-    const cancel = await core.sql.listen(notifyChannel(core.schema, CANCEL_TOPIC), (payload) => {
-      try {
-        const { job_id, run_lease } = JSON.parse(payload);
-        const a = core.attempts.get(`${job_id}:${run_lease}`);
-        a?.controller.abort(new Error("job cancelled or rescued"));
-      } catch (err) {
-        core.emitError(err, "cancel notification");
-      }
+    const notifier = new Notifier(core.sql, core.schema, {
+      checkIntervalMs: this.#timings.listenCheckIntervalMs,
+      onError: (err, where) => core.emitError(err, where),
     });
-    this.#unlisten.push(() => cancel.unlisten());
+    this.#notifier = notifier;
+    for (const d of this.#dispatchers) {
+      await notifier.subscribe(d.queue, () => d.wake());
+    }
+    await notifier.subscribe(CANCEL_TOPIC, (payload) => this.#onEndNotice(payload));
+    notifier.onRelisten(() => {
+      for (const d of this.#dispatchers) d.wake();
+    });
+  }
+
+  /**
+   * A cancel or rescue closed one of our attempts: abort its handler with the typed reason.
+   * An operator cancel also emits `cancelled` here, once; the handler's late outcome is then
+   * dropped without a `stale` event.
+   */
+  #onEndNotice(payload: string): void {
+    const core = this.#core;
+    let notice: { job_id: number; run_lease: number; outcome?: string };
+    try {
+      notice = JSON.parse(payload);
+    } catch (err) {
+      core.emitError(err, "cancel notification");
+      return;
+    }
+    const a = core.attempts.get(`${notice.job_id}:${notice.run_lease}`);
+    if (!a || a.released || a.endedBy !== null) return;
+    if (notice.outcome === "cancel") {
+      a.endedBy = "cancel";
+      // A handler that already returned waits for its own outcome: that is either this very
+      // cancel (its event comes from the completer) or a completion made stale by an operator
+      // cancel (the dispatcher reports `cancelled` then).
+      if (a.settled) return;
+      a.cancelReported = true;
+      a.controller.abort(new JobCancelledError());
+      core.emit("cancelled", { job: a.job, reason: CANCELLED_WHILE_RUNNING });
+    } else {
+      a.endedBy = "rescue";
+      const deadlineMs = this.#queues.get(a.job.queue)?.deadlineMs ?? 0;
+      a.controller.abort(
+        notice.outcome === "rescue_deadline"
+          ? new DeadlineExceededError(deadlineMs)
+          : new JobRescuedError(),
+      );
+    }
   }
 
   /** Heartbeat: list attempts running longer than one interval, grouped by claim slot. */
@@ -401,16 +403,15 @@ export class Client {
 
   /**
    * Stop claiming, let in-flight handlers finish for up to `timeoutMs`, then abort the rest and
-   * release their attempts (not counted as attempts) so another worker runs them. Safe to call
-   * more than once.
+   * release their attempts (not counted as attempts) so another worker runs them; their
+   * handlers see `ctx.signal.reason` as a `ShutdownAbortError`. Safe to call more than once.
+   * Omit `options` for the defaults; `null`, unknown keys and a `timeoutMs` outside
+   * 0–86 400 000 throw a `ValidationError`.
    */
-  shutdown(options: ShutdownOptions = {}): Promise<void> {
-    const timeoutMs = options.timeoutMs ?? 30_000;
-    if (!Number.isFinite(timeoutMs) || timeoutMs < 0) {
-      throw new ValidationError("timeoutMs", "must be a finite number ≥ 0");
-    }
+  shutdown(options?: ShutdownOptions): Promise<void> {
+    const { timeoutMs } = resolveShutdown(options);
     if (this.#stopPromise) return this.#stopPromise;
-    if (this.#state === "new") {
+    if (this.#state === "new" || this.#state === "failed") {
       this.#state = "stopped";
       this.#stopPromise = Promise.all([
         this.#ownsSql ? this.#core.sql.end() : undefined,
@@ -436,7 +437,7 @@ export class Client {
     if (leftovers.length > 0) {
       for (const a of leftovers) {
         a.released = true;
-        a.controller.abort(new Error("worker shutting down"));
+        a.controller.abort(new ShutdownAbortError());
       }
       try {
         await finalizeAttempts(core.sql, core.schema, leftovers.map(releaseItemOf));
@@ -450,13 +451,7 @@ export class Client {
     if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
     await this.#maintenance?.stop();
     await this.#lockSql?.end({ timeout: 5 });
-    for (const u of this.#unlisten.splice(0)) {
-      try {
-        await u();
-      } catch {
-        // The listen connection may already be gone.
-      }
-    }
+    await this.#notifier?.close();
     try {
       await core.sql.unsafe(
         q(core.schema, "DELETE FROM awa.runtime_instances WHERE instance_id = $1"),

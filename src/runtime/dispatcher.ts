@@ -4,11 +4,13 @@
  * polling timer (the fallback when notifications are lost).
  * @module
  */
-import { TerminalError } from "../errors.ts";
+import { toDatabaseError } from "../db_errors.ts";
+import { DeadlineExceededError, TerminalError } from "../errors.ts";
 import type { FinalizedRow, FinalizeItem } from "./queries.ts";
 import { claimBatch, type ClaimedRow, writeProgress } from "./queries.ts";
 import { createContext, isOutcome, ProgressState } from "./context.ts";
-import type { Job, JobError, Progress, QueueConfig } from "./types.ts";
+import type { ResolvedQueueConfig } from "./options.ts";
+import type { Job, JobError, Progress } from "./types.ts";
 import type { RuntimeCore } from "./core.ts";
 
 /** An attempt this process is running. */
@@ -24,7 +26,20 @@ export interface Attempt {
   released: boolean;
   /** Set when the handler has returned and its outcome went to the completer. */
   settled: boolean;
+  /**
+   * Set when a cancel or rescue notice closed the attempt in the database; after a cancel the
+   * `cancelled` event is already out and the handler's late outcome emits nothing.
+   */
+  endedBy: "cancel" | "rescue" | null;
+  /** Set once the `cancelled` event of an operator cancel went out. */
+  cancelReported: boolean;
 }
+
+/**
+ * `reason` of the `cancelled` event when an operator cancelled a claimed attempt (the cancel
+ * notice does not carry the operator's text; the job's errors do).
+ */
+export const CANCELLED_WHILE_RUNNING = "cancelled while running";
 
 /** A finalization item for an attempt, addressed by its receipt. */
 export function finalizeItemOf(a: Attempt, outcome: FinalizeItem["outcome"]): FinalizeItem {
@@ -73,13 +88,19 @@ function errorText(err: unknown): string {
   return String(err);
 }
 
-/** Resolved queue configuration with defaults applied. */
-export type ResolvedQueueConfig = Required<Omit<QueueConfig, "rateLimit">> & {
-  rateLimit: { perSecond: number; burst: number } | null;
-};
+/** Longest wait between claim retries while the database keeps failing, in ms. */
+const CLAIM_RETRY_MAX_MS = 30_000;
 
-/** More outcomes than this waiting for the completer stop new claims until it catches up. */
-const FINALIZE_BACKLOG_LIMIT = 2048;
+/**
+ * Wait before claim retry number `failures` (1, 2, …) after failed claims: the poll interval
+ * (at least 250 ms), doubling per failure up to 30 s, less up to 25 % jitter so that a fleet
+ * that lost its database does not retry in step.
+ */
+export function claimRetryDelayMs(failures: number, pollIntervalMs: number): number {
+  const base = Math.max(250, pollIntervalMs);
+  const delay = Math.min(CLAIM_RETRY_MAX_MS, base * 2 ** Math.min(failures - 1, 20));
+  return Math.round(delay * (1 - Math.random() * 0.25));
+}
 
 /** Dispatch loop of one queue in one process. */
 export class QueueDispatcher {
@@ -88,8 +109,13 @@ export class QueueDispatcher {
   #core: RuntimeCore;
   /** Handlers running now. */
   #active = 0;
-  /** Outcomes handed to the completer and not yet committed. */
-  #finalizing = 0;
+  /**
+   * Outcomes and hand-backs submitted to the completer and not yet committed: their attempts
+   * are still open in the database, so they count against the claim bound.
+   */
+  #closing = 0;
+  /** Claims failed in a row; drives the retry backoff. */
+  #claimFailures = 0;
   /** Claimed attempts waiting for a free worker (prefetch), oldest first. */
   #held: { attempt: Attempt; heldAtMs: number }[] = [];
   #wakeFlag = false;
@@ -149,7 +175,7 @@ export class QueueDispatcher {
     for (const a of this.#executing) {
       const at = a.job.deadlineAt;
       if (at && at.getTime() <= now && !a.controller.signal.aborted) {
-        a.controller.abort(new Error("deadline exceeded"));
+        a.controller.abort(new DeadlineExceededError(this.config.deadlineMs));
       }
     }
   }
@@ -213,19 +239,37 @@ export class QueueDispatcher {
     return Math.min(want, Math.floor(this.#tokens));
   }
 
+  /** Attempts of this queue that this process holds open in the database. */
+  get open(): number {
+    return this.#active + this.#held.length + this.#closing;
+  }
+
   /**
-   * How many jobs the next claim should take: enough to fill idle workers plus the prefetch
-   * buffer. While the buffer still covers idle workers and is over half full, none: refilling
-   * in larger, rarer claims is what makes prefetch cheap.
+   * How many jobs the next claim should take. Running and held attempts count against
+   * `maxWorkers + prefetch`; finished handlers whose outcome has not committed yet are still
+   * open in the database and count too, beyond the first `maxWorkers` of them. Claims go out
+   * one at a time, so this process never holds more than `2 × maxWorkers + prefetch` open
+   * attempts of this queue. (Counting every pending outcome would make each claim wait for
+   * the previous flush, which about halved drain throughput without prefetch.) While the
+   * held buffer still covers idle workers and is over half full, none: refilling in larger,
+   * rarer claims is what makes prefetch cheap.
    */
   #claimNeed(): number {
-    if (this.#stopping || this.#finalizing >= FINALIZE_BACKLOG_LIMIT) return 0;
-    const idle = this.config.maxWorkers - this.#active;
+    if (this.#stopping) return 0;
     const held = this.#held.length;
-    const need = idle + this.config.prefetch - held;
+    const pendingOver = Math.max(0, this.#closing - this.config.maxWorkers);
+    const need = this.config.maxWorkers + this.config.prefetch - this.#active - held -
+      pendingOver;
     if (need <= 0) return 0;
+    const idle = this.config.maxWorkers - this.#active;
     if (held >= idle && held > this.config.prefetch / 2) return 0;
     return need;
+  }
+
+  /** Sleep `ms` whatever wakes arrive (a failing database is not helped by early retries). */
+  async #pause(ms: number): Promise<void> {
+    const until = Date.now() + ms;
+    while (!this.#stopping && Date.now() < until) await this.#sleep(until - Date.now());
   }
 
   async #run(): Promise<void> {
@@ -260,10 +304,12 @@ export class QueueDispatcher {
         if (ms > this.claimMsMax) this.claimMsMax = ms;
       } catch (err) {
         if (this.#stopping) break;
-        core.emitError(err, `claim ${this.queue}`);
-        await this.#sleep(Math.max(this.config.pollIntervalMs, 500));
+        this.#claimFailures++;
+        core.emitError(toDatabaseError(err, `claim ${this.queue}`), `claim ${this.queue}`);
+        await this.#pause(claimRetryDelayMs(this.#claimFailures, this.config.pollIntervalMs));
         continue;
       }
+      this.#claimFailures = 0;
       // Only an empty claim says the queue is drained: a short one may have skipped lanes
       // that other processes were claiming from, and those still hold jobs.
       this.#backlog = rows.length > 0;
@@ -288,6 +334,8 @@ export class QueueDispatcher {
       progress: new ProgressState(job.progress),
       released: false,
       settled: false,
+      endedBy: null,
+      cancelReported: false,
     };
     this.#core.track(attempt);
     return attempt;
@@ -318,6 +366,7 @@ export class QueueDispatcher {
   /** Return an unstarted attempt to the queue without counting it (a zero-delay snooze). */
   async #handBack(a: Attempt): Promise<void> {
     a.released = true;
+    this.#closing++;
     try {
       await this.#core.completer.submit(releaseItemOf(a));
     } catch (err) {
@@ -325,6 +374,8 @@ export class QueueDispatcher {
       this.#core.emitError(err, `hand back job ${a.job.id}`);
     } finally {
       this.#core.untrack(a);
+      this.#closing--;
+      this.#capacityFreed();
     }
   }
 
@@ -373,12 +424,13 @@ export class QueueDispatcher {
     }
     if (item.outcome !== "completed") item.progress = a.progress.value;
 
-    // The worker is free as soon as the handler returns; the outcome commits in the
-    // completer's next group flush while the worker already runs the next job.
+    // The worker is free as soon as the handler returns and starts a held job at once; the
+    // outcome commits in the completer's next group flush. Until it does, the attempt is still
+    // open in the database and keeps its place in the claim bound.
     this.#active--;
     if (a.released) return;
     a.settled = true;
-    this.#finalizing++;
+    this.#closing++;
     this.#startHeld();
     this.#capacityFreed();
     let row: FinalizedRow | null = null;
@@ -389,11 +441,16 @@ export class QueueDispatcher {
       core.emitError(err, `finalize job ${a.job.id}`);
     } finally {
       core.untrack(a);
-      this.#finalizing--;
+      this.#closing--;
       this.#capacityFreed();
     }
     if (row === null) {
-      core.emit("stale", { job: a.job, outcome: item.outcome });
+      if (a.endedBy !== "cancel") {
+        core.emit("stale", { job: a.job, outcome: item.outcome });
+      } else if (!a.cancelReported) {
+        a.cancelReported = true;
+        core.emit("cancelled", { job: a.job, reason: CANCELLED_WHILE_RUNNING });
+      }
       return;
     }
     core.emitOutcome(a.job, row, {

@@ -58,7 +58,20 @@ export interface Outcome {
 
 /** What a handler gets besides the job. */
 export interface JobContext {
-  /** Fires on shutdown (after the timeout), rescue, deadline and cancellation. */
+  /**
+   * Aborted when this attempt should stop; `signal.reason` says why, as an error class
+   * exported from the module (each with a stable `code`):
+   * - `JobCancelledError` (`JOB_CANCELLED`): an operator cancelled the running job
+   *   (`awa.cancel_job`, `cancelByUniqueKey`); the job is already cancelled.
+   * - `JobRescuedError` (`JOB_RESCUED`): maintenance rescued the attempt because its heartbeat
+   *   went stale; the job may already run elsewhere.
+   * - `DeadlineExceededError` (`DEADLINE_EXCEEDED`): the attempt ran past the queue's
+   *   `deadlineMs` (noticed locally, or by a deadline rescue).
+   * - `ShutdownAbortError` (`SHUTDOWN`): `shutdown()` timed out while the handler ran; the
+   *   attempt goes back uncounted and the job runs again.
+   *
+   * In every case the handler's eventual outcome is ignored.
+   */
   readonly signal: AbortSignal;
   /** Retry after `ms` milliseconds; counts as an attempt. Return the result from the handler. */
   retryAfter(ms: number): Outcome;
@@ -79,65 +92,98 @@ export type Handler<A> = (job: Job<A>, ctx: JobContext) => Promise<unknown> | un
 
 /** Token-bucket rate limit of one queue, per process. */
 export interface RateLimit {
-  /** Sustained claims per second (> 0). */
+  /** Sustained claims per second, from 0.001 to 1 000 000. */
   perSecond: number;
-  /** Bucket size. Default `max(1, ceil(perSecond))`. */
+  /** Bucket size, an integer from 1 to 1 000 000. Default `max(1, ceil(perSecond))`. */
   burst?: number;
 }
 
-/** Configuration of one queue served by a client. */
+/**
+ * Configuration of one queue served by a client. Unknown keys are rejected, and every value is
+ * checked against the range given here (a `ValidationError` names the field).
+ *
+ * **Open attempts.** An attempt is open in the database from its claim until its outcome
+ * commits. A worker starts its next job as soon as its handler returns, while that outcome
+ * waits for the completer's next group flush. Per process and queue, the database shows at
+ * most `2 × maxWorkers + prefetch` open attempts: `maxWorkers + prefetch` running or held,
+ * plus at most `maxWorkers` finished ones whose outcome has not committed yet (beyond that,
+ * pending outcomes hold back the next claim). See docs/delivery.md.
+ */
 export interface QueueConfig {
-  /** Jobs of this queue running at once in this process. Default 50. */
+  /**
+   * Handlers of this queue running at once in this process, 1–10 000. Default 50. Together
+   * with `prefetch` it bounds the attempts this process holds open in the database to
+   * `2 × maxWorkers + prefetch` (see above).
+   */
   maxWorkers?: number;
-  /** Fallback poll when no notification arrives, in ms. Default 200. */
+  /** Fallback poll when no notification arrives, in ms, from 10 to 3 600 000. Default 200. */
   pollIntervalMs?: number;
-  /** Rescue an attempt running longer than this, in ms; 0 disables. Default 300 000 (5 min). */
+  /**
+   * Rescue an attempt running longer than this, in ms, up to 86 400 000 (one day); 0
+   * disables. Default 300 000 (5 min).
+   */
   deadlineMs?: number;
-  /** Most jobs one claim takes. Default 512. */
+  /** Most jobs one claim takes, 1–4096. Default 512. */
   claimBatchSize?: number;
   /**
    * Jobs claimed ahead of free workers and held in this process until a worker frees up, so
-   * short jobs never wait on a claim round trip. Held jobs count as running for other
-   * processes: keep it at 0 (the default) for long jobs or many competing processes, raise it
-   * (e.g. 256–1000) for high rates of short jobs. A held job not started within half the
-   * deadline is handed back without counting an attempt.
+   * short jobs never wait on a claim round trip; 0–10 000. Held jobs are open attempts: other
+   * processes and fleet-wide counts see them as running, and the process holds at most
+   * `2 × maxWorkers + prefetch` open attempts (see above). Keep it at 0 (the default) for long jobs or many
+   * competing processes, raise it (e.g. 256–1000) for high rates of short jobs. A held job not
+   * started within half the deadline is handed back without counting an attempt.
    */
   prefetch?: number;
-  /** A waiting job's effective priority improves by one per interval, in ms; 0 disables. Default 60 000. */
+  /**
+   * A waiting job's effective priority improves by one per interval, in ms, up to 86 400 000;
+   * 0 disables. Default 60 000.
+   */
   priorityAgingMs?: number;
   /** Optional claim rate limit. */
   rateLimit?: RateLimit;
 }
 
-/** Maintenance and liveness timings (ms). Defaults suit production; tests shorten them. */
+/**
+ * Maintenance and liveness timings, each an integer number of ms from 1 to its maximum
+ * (1 hour for polling intervals, 1 day for the others). Defaults suit production; tests
+ * shorten them. Unknown keys are rejected.
+ */
 export interface RuntimeTimings {
-  /** Heartbeat of in-flight attempts. Default 30 000. */
+  /** Heartbeat of in-flight attempts; at most 1 day. Default 30 000. */
   heartbeatIntervalMs?: number;
-  /** An attempt without heartbeat for this long is rescued. Default 90 000 (≥ 3 × interval). */
+  /**
+   * An attempt without heartbeat for this long is rescued; at most 1 day and at least
+   * 3 × `heartbeatIntervalMs`. Default 90 000.
+   */
   heartbeatStalenessMs?: number;
-  /** Promotion of due scheduled and retryable jobs. Default 250. */
+  /** Promotion of due scheduled and retryable jobs; at most 1 hour. Default 250. */
   promoteIntervalMs?: number;
-  /** Heartbeat and deadline rescue scans. Default 30 000. */
+  /** Heartbeat and deadline rescue scans; at most 1 day. Default 30 000. */
   rescueIntervalMs?: number;
-  /** Ring rotation and prune. Default 1000. */
+  /** Ring rotation and prune; at most 1 hour. Default 1000. */
   rotateIntervalMs?: number;
-  /** Leader election retry for followers. Default 10 000. */
+  /** Leader election retry for followers; at most 1 hour. Default 10 000. */
   electionRetryMs?: number;
   /**
-   * Leader connection check. Default 5000. A leader that cannot confirm its lock for 3 such
+   * Leader connection check; at most 1 hour. Default 5000. A leader that cannot confirm its lock for 3 such
    * intervals (at least 1 s) stops reporting itself as leader; its steps are fenced regardless.
    */
   leaderPingMs?: number;
-  /** Ledger trim and rollup fold. Default 30 000. */
+  /** Ledger trim and rollup fold; at most 1 day. Default 30 000. */
   foldIntervalMs?: number;
   /**
    * A runtime whose row in `awa.runtime_instances` has not been refreshed by a heartbeat for
    * this long (and for three of its own heartbeat intervals) is taken for dead, and the leader
-   * removes its row. Default 300 000 (5 min); at least 3 × `heartbeatIntervalMs`.
+   * removes its row. Default 300 000 (5 min); at least 3 × `heartbeatIntervalMs`, at most 1 day.
    */
   runtimeStalenessMs?: number;
-  /** How often the leader looks for dead runtimes. Default 60 000. */
+  /** How often the leader looks for dead runtimes; at most 1 hour. Default 60 000. */
   runtimeSweepIntervalMs?: number;
+  /**
+   * How often the notification connection proves, with a notice to itself, that notices still
+   * arrive, and LISTENs again when one goes missing; at most 1 hour. Default 10 000.
+   */
+  listenCheckIntervalMs?: number;
 }
 
 /** Events emitted after the transition they describe has committed. */
@@ -145,6 +191,12 @@ export interface ClientEvents {
   completed: { job: Job<unknown>; result: unknown; durationMs: number };
   retried: { job: Job<unknown>; error: string; runAt: Date | null };
   snoozed: { job: Job<unknown>; runAt: Date | null };
+  /**
+   * The job was cancelled: by its handler (`ctx.cancel(reason)`), or by an operator while this
+   * process held its attempt (`reason` is then `"cancelled while running"`; the operator's text
+   * is in the job's errors). Emitted once per attempt, when the cancel reaches it; the
+   * handler's late outcome then emits nothing more.
+   */
   cancelled: { job: Job<unknown>; reason: string };
   /** The job failed for good because of a terminal error (TerminalError, unknown kind, bad args). */
   failed: { job: Job<unknown>; error: string; dlq: boolean };

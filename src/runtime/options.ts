@@ -1,0 +1,240 @@
+/**
+ * Validation of the runtime's options: queue configs, timings, shutdown options and event
+ * names. Every rejection is a {@link ValidationError} naming the field and the allowed range;
+ * unknown keys are rejected so a misspelt option never silently falls back to its default.
+ * @module
+ */
+import { ValidationError } from "../errors.ts";
+import type { ClientEvents, QueueConfig, RateLimit, RuntimeTimings } from "./types.ts";
+
+/** One hour in ms: the ceiling of polling intervals. */
+export const HOUR_MS = 3_600_000;
+/** One day in ms: the ceiling of other durations (setTimeout itself stops at 2^31 - 1 ms). */
+export const DAY_MS = 86_400_000;
+
+/** Resolved queue configuration with defaults applied. */
+export type ResolvedQueueConfig = Required<Omit<QueueConfig, "rateLimit">> & {
+  rateLimit: { perSecond: number; burst: number } | null;
+};
+
+/** A value as it may appear in an error message; never throws (Symbol, BigInt, cycles). */
+export function describeValue(v: unknown): string {
+  switch (typeof v) {
+    case "string":
+      return JSON.stringify(v);
+    case "bigint":
+      return `${v}n (a BigInt)`;
+    case "symbol":
+      return `${v.toString()} (a Symbol)`;
+    case "function":
+      return "a function";
+    case "object":
+      if (v === null) return "null";
+      return Array.isArray(v) ? "an array" : "an object";
+    default:
+      return String(v);
+  }
+}
+
+/** Require a plain object (not null, not an array) holding only `allowed` keys. */
+export function checkObject(
+  v: unknown,
+  field: string,
+  allowed: readonly string[],
+): Record<string, unknown> {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) {
+    throw new ValidationError(field, `must be an object, got ${describeValue(v)}`);
+  }
+  for (const k of Reflect.ownKeys(v)) {
+    if (typeof k !== "string" || !allowed.includes(k)) {
+      throw new ValidationError(
+        `${field}.${String(k)}`,
+        `unknown option; valid options are ${allowed.join(", ")}`,
+      );
+    }
+  }
+  return v as Record<string, unknown>;
+}
+
+/** An integer in `[min, max]`, or `fallback` when undefined. */
+export function intIn(v: unknown, field: string, min: number, max: number, fallback: number) {
+  if (v === undefined) return fallback;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
+    throw new ValidationError(
+      field,
+      `must be an integer from ${min} to ${max}, got ${describeValue(v)}`,
+    );
+  }
+  return v;
+}
+
+/** A finite number in `[min, max]`, or `fallback` when undefined. */
+function numberIn(v: unknown, field: string, min: number, max: number, fallback: number) {
+  if (v === undefined) return fallback;
+  if (typeof v !== "number" || !Number.isFinite(v) || v < min || v > max) {
+    throw new ValidationError(
+      field,
+      `must be a number from ${min} to ${max}, got ${describeValue(v)}`,
+    );
+  }
+  return v;
+}
+
+/** A boolean, or `fallback` when undefined. */
+export function boolOr(v: unknown, field: string, fallback: boolean): boolean {
+  if (v === undefined) return fallback;
+  if (typeof v !== "boolean") {
+    throw new ValidationError(field, `must be true or false, got ${describeValue(v)}`);
+  }
+  return v;
+}
+
+const QUEUE_KEYS = [
+  "maxWorkers",
+  "pollIntervalMs",
+  "deadlineMs",
+  "claimBatchSize",
+  "prefetch",
+  "priorityAgingMs",
+  "rateLimit",
+] as const satisfies readonly (keyof QueueConfig)[];
+
+const RATE_LIMIT_KEYS = ["perSecond", "burst"] as const satisfies readonly (keyof RateLimit)[];
+
+/** Limits of queue options; documented on {@link QueueConfig}. */
+export const QUEUE_LIMITS = {
+  maxWorkers: 10_000,
+  prefetch: 10_000,
+  claimBatchSize: 4096,
+  rateLimitPerSecond: { min: 0.001, max: 1_000_000 },
+  rateLimitBurst: 1_000_000,
+} as const;
+
+function resolveRateLimit(v: unknown, field: string): ResolvedQueueConfig["rateLimit"] {
+  if (v === undefined) return null;
+  const rl = checkObject(v, field, RATE_LIMIT_KEYS);
+  if (rl.perSecond === undefined) throw new ValidationError(`${field}.perSecond`, "is required");
+  const { min, max } = QUEUE_LIMITS.rateLimitPerSecond;
+  const perSecond = numberIn(rl.perSecond, `${field}.perSecond`, min, max, 0);
+  const burst = intIn(
+    rl.burst,
+    `${field}.burst`,
+    1,
+    QUEUE_LIMITS.rateLimitBurst,
+    Math.max(1, Math.ceil(perSecond)),
+  );
+  return { perSecond, burst };
+}
+
+/** Validate one queue's config and apply its defaults. */
+export function resolveQueue(name: string, c: unknown): ResolvedQueueConfig {
+  const f = (k: string) => `queues.${name}.${k}`;
+  const cfg = checkObject(c, `queues.${name}`, QUEUE_KEYS);
+  return {
+    maxWorkers: intIn(cfg.maxWorkers, f("maxWorkers"), 1, QUEUE_LIMITS.maxWorkers, 50),
+    pollIntervalMs: intIn(cfg.pollIntervalMs, f("pollIntervalMs"), 10, HOUR_MS, 200),
+    deadlineMs: intIn(cfg.deadlineMs, f("deadlineMs"), 0, DAY_MS, 300_000),
+    claimBatchSize: intIn(
+      cfg.claimBatchSize,
+      f("claimBatchSize"),
+      1,
+      QUEUE_LIMITS.claimBatchSize,
+      512,
+    ),
+    prefetch: intIn(cfg.prefetch, f("prefetch"), 0, QUEUE_LIMITS.prefetch, 0),
+    priorityAgingMs: intIn(cfg.priorityAgingMs, f("priorityAgingMs"), 0, DAY_MS, 60_000),
+    rateLimit: resolveRateLimit(cfg.rateLimit, f("rateLimit")),
+  };
+}
+
+/** Defaults of {@link RuntimeTimings}. */
+export const DEFAULT_TIMINGS: Required<RuntimeTimings> = {
+  heartbeatIntervalMs: 30_000,
+  heartbeatStalenessMs: 90_000,
+  promoteIntervalMs: 250,
+  rescueIntervalMs: 30_000,
+  rotateIntervalMs: 1000,
+  electionRetryMs: 10_000,
+  leaderPingMs: 5000,
+  foldIntervalMs: 30_000,
+  runtimeStalenessMs: 300_000,
+  runtimeSweepIntervalMs: 60_000,
+  listenCheckIntervalMs: 10_000,
+};
+
+/** Upper bound of each timing: polls at most an hour, the rest at most a day. */
+const TIMING_MAX: Record<keyof RuntimeTimings, number> = {
+  heartbeatIntervalMs: DAY_MS,
+  heartbeatStalenessMs: DAY_MS,
+  promoteIntervalMs: HOUR_MS,
+  rescueIntervalMs: DAY_MS,
+  rotateIntervalMs: HOUR_MS,
+  electionRetryMs: HOUR_MS,
+  leaderPingMs: HOUR_MS,
+  foldIntervalMs: DAY_MS,
+  runtimeStalenessMs: DAY_MS,
+  runtimeSweepIntervalMs: HOUR_MS,
+  listenCheckIntervalMs: HOUR_MS,
+};
+
+/** Validate timings (each an integer from 1 ms to its maximum) and apply defaults. */
+export function resolveTimings(t: unknown): Required<RuntimeTimings> {
+  if (t === undefined) return { ...DEFAULT_TIMINGS };
+  const keys = Object.keys(DEFAULT_TIMINGS) as (keyof RuntimeTimings)[];
+  const given = checkObject(t, "timings", keys);
+  const out = { ...DEFAULT_TIMINGS };
+  for (const k of keys) {
+    out[k] = intIn(given[k], `timings.${k}`, 1, TIMING_MAX[k], DEFAULT_TIMINGS[k]);
+  }
+  if (out.heartbeatStalenessMs < 3 * out.heartbeatIntervalMs) {
+    throw new ValidationError(
+      "timings.heartbeatStalenessMs",
+      "must be at least 3 × heartbeatIntervalMs, or live attempts would be rescued",
+    );
+  }
+  if (out.runtimeStalenessMs < 3 * out.heartbeatIntervalMs) {
+    throw new ValidationError(
+      "timings.runtimeStalenessMs",
+      "must be at least 3 × heartbeatIntervalMs, or live runtimes would be removed",
+    );
+  }
+  return out;
+}
+
+/** Default of `ShutdownOptions.timeoutMs`. */
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
+
+/** Validate shutdown options: `undefined` means defaults; `null` and unknown keys are errors. */
+export function resolveShutdown(options: unknown): { timeoutMs: number } {
+  if (options === undefined) return { timeoutMs: DEFAULT_SHUTDOWN_TIMEOUT_MS };
+  const o = checkObject(options, "shutdown options", ["timeoutMs"]);
+  return {
+    timeoutMs: numberIn(o.timeoutMs, "timeoutMs", 0, DAY_MS, DEFAULT_SHUTDOWN_TIMEOUT_MS),
+  };
+}
+
+/** Every event {@link ClientEvents} defines; the Record type keeps the list complete. */
+const EVENT_NAMES: Record<keyof ClientEvents, true> = {
+  completed: true,
+  retried: true,
+  snoozed: true,
+  cancelled: true,
+  failed: true,
+  exhausted: true,
+  rescued: true,
+  stale: true,
+  error: true,
+};
+
+/** Require a known event name. */
+export function checkEventName(event: unknown): keyof ClientEvents {
+  if (typeof event !== "string" || !Object.hasOwn(EVENT_NAMES, event)) {
+    throw new ValidationError(
+      "event",
+      `unknown event ${describeValue(event)}; valid events are ${
+        Object.keys(EVENT_NAMES).join(", ")
+      }`,
+    );
+  }
+  return event as keyof ClientEvents;
+}
