@@ -52,7 +52,7 @@ DECLARE
   v_lane record;
   v_cursor bigint;
   v_remaining int := p_max;
-  v_free int := greatest(p_free, 0);
+  v_free int := CASE WHEN p_free IS NOT NULL THEN greatest(p_free, 0) END;
   v_now timestamptz := clock_timestamp();
   v_got int;
 BEGIN
@@ -165,7 +165,9 @@ BEGIN
 
     GET DIAGNOSTICS v_got = ROW_COUNT;
     v_remaining := v_remaining - v_got;
-    v_free := greatest(v_free - v_got, 0);
+    IF v_free IS NOT NULL THEN
+      v_free := greatest(v_free - v_got, 0);
+    END IF;
   END LOOP;
 END
 $$;
