@@ -53,14 +53,30 @@ class EnqueueMany extends Step {
 }
 
 class Claim extends Step {
-  constructor(readonly w: string, readonly max: number) {
+  constructor(readonly w: string, readonly max: number, readonly free?: number) {
     super();
   }
   async exec(d: Driver) {
-    await d.claim(this.w, this.max);
+    await d.claim(this.w, this.max, this.free);
   }
   toString() {
-    return `claim(${this.w}, ${this.max})`;
+    return `claim(${this.w}, ${this.max}${this.free === undefined ? "" : `, free ${this.free}`})`;
+  }
+}
+
+/** A worker starts a held (prefetched) attempt: its start is recorded. */
+class Start extends Step {
+  constructor(readonly w: string, readonly i: number) {
+    super();
+  }
+  override check(m: Readonly<RefModel>) {
+    return m.held[this.w].length > 0;
+  }
+  exec(d: Driver) {
+    return d.start(this.w, this.i);
+  }
+  toString() {
+    return `start(${this.w}, #${this.i})`;
   }
 }
 
@@ -240,6 +256,13 @@ export function commandArb(profile: Profile, maxCommands: number) {
   ];
   if (profile === "full") {
     cmds.push(fc.tuple(w, idx, outcome).map(([a, b, c]) => new StaleFinalize(a, b, c)));
+    // Prefetch: a claim with fewer free workers than rows holds the rest until they start.
+    // Not in trace runs: starts have no trace event, and the trace mix keeps its coverage.
+    cmds.push(
+      fc.tuple(w, fc.integer({ min: 1, max: 3 }), fc.integer({ min: 0, max: 3 }))
+        .map(([a, b, c]) => new Claim(a, b, c)),
+      fc.tuple(w, idx).map(([a, b]) => new Start(a, b)),
+    );
   } else {
     // Trace runs rescue any open attempt at any time (time is abstract), which left almost no
     // worker finalization in the recorded traces; weigh finalization up.
