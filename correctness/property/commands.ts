@@ -235,7 +235,12 @@ export function commandArb(profile: Profile, maxCommands: number) {
     fc.constant(new Enqueue()),
     fc.integer({ min: 1, max: 3 }).map((n) => new EnqueueMany(n)),
     fc.tuple(w, fc.integer({ min: 1, max: 3 })).map(([a, b]) => new Claim(a, b)),
-    fc.tuple(w, fc.integer({ min: 1, max: 3 })).map(([a, b]) => new Claim(a, b)),
+    // Full runs: the second claim may have fewer free workers than rows (prefetch), holding the
+    // rest until they start. Trace runs keep their mix: starts have no trace event.
+    profile === "full"
+      ? fc.tuple(w, fc.integer({ min: 1, max: 3 }), fc.integer({ min: 0, max: 3 }))
+        .map(([a, b, c]) => new Claim(a, b, c))
+      : fc.tuple(w, fc.integer({ min: 1, max: 3 })).map(([a, b]) => new Claim(a, b)),
     fc.tuple(w, idx, outcome).map(([a, b, c]) => new Finalize(a, b, c)),
     fc.tuple(w, idx, outcome).map(([a, b, c]) => new Finalize(a, b, c)),
     w.map((a) => new Crash(a)),
@@ -255,14 +260,8 @@ export function commandArb(profile: Profile, maxCommands: number) {
     idx.map((i) => new Purge(i)),
   ];
   if (profile === "full") {
+    cmds.push(fc.tuple(w, idx).map(([a, b]) => new Start(a, b)));
     cmds.push(fc.tuple(w, idx, outcome).map(([a, b, c]) => new StaleFinalize(a, b, c)));
-    // Prefetch: a claim with fewer free workers than rows holds the rest until they start.
-    // Not in trace runs: starts have no trace event, and the trace mix keeps its coverage.
-    cmds.push(
-      fc.tuple(w, fc.integer({ min: 1, max: 3 }), fc.integer({ min: 0, max: 3 }))
-        .map(([a, b, c]) => new Claim(a, b, c)),
-      fc.tuple(w, idx).map(([a, b]) => new Start(a, b)),
-    );
   } else {
     // Trace runs rescue any open attempt at any time (time is abstract), which left almost no
     // worker finalization in the recorded traces; weigh finalization up.
