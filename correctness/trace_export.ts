@@ -30,7 +30,7 @@ export type FinalizeOutcome = "completed" | "cancelled" | "failed" | "retry" | "
  * - `finalize`: a worker flushed one outcome for the attempt `receipt`
  *   (`awa.finalize_attempts`); `stale` is what the engine reported (true = changed nothing).
  * - `rescue`: maintenance closed the open attempt `receipt` (`awa.rescue_*`); `to` is where
- *   the job went.
+ *   the job went (`release`: a held attempt that never started went back uncounted).
  * - `promote`: a due deferred job was appended to the lane (`awa.promote_due`).
  * - `cancelReady`: a ready (never claimed) job was tombstoned and cancelled.
  * - `cancelRunning`: an admin cancel (`awa.cancel_job`) closed the open attempt `receipt` of a
@@ -52,7 +52,7 @@ export type TraceEvent =
     outcome: FinalizeOutcome;
     stale: boolean;
   }
-  | { kind: "rescue"; job: JobId; receipt: ReceiptId; to: "retry" | "dlq" }
+  | { kind: "rescue"; job: JobId; receipt: ReceiptId; to: "retry" | "dlq" | "release" }
   | { kind: "cancelRunning"; job: JobId; receipt: ReceiptId }
   | { kind: "promote"; job: JobId }
   | { kind: "cancelReady"; job: JobId }

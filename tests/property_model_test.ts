@@ -22,6 +22,7 @@ const COVERAGE = [
   "prune Q skipped_live",
   "retry_held applied",
   "rescue applied",
+  "rescue released",
   "promote applied",
   "cancel ready",
   "cancel running",
@@ -36,6 +37,7 @@ function coverageKey(l: string): string | undefined {
   const p = /^prune (Q|C) .*-> (\w+)$/.exec(l);
   if (p) return `prune ${p[1]} ${p[2]}`;
   if (/^retry_held.*-> \d+/.test(l)) return "retry_held applied";
+  if (/^rescue\(.*:scheduled/.test(l)) return "rescue released";
   if (/^rescue\([1-9]/.test(l)) return "rescue applied";
   if (/^promote -> [1-9]/.test(l)) return "promote applied";
   const c = /^cancel_job.*\[(\w+)\] -> cancelled/.exec(l);
@@ -55,7 +57,7 @@ Deno.test({
       const cfg: PropertyConfig = { ...DEFAULT_CONFIG, schema: "prop_model" };
       const sql = db.connect({ max: 1 });
       await prepareSchema(sql, cfg);
-      const { seed, numRuns } = fcSettings("property_model", 4242, 30);
+      const { seed, numRuns } = fcSettings("property_model", 4242, 40);
       let steps = 0;
       const seen = new Map<string, number>();
       await fc.assert(

@@ -1,7 +1,10 @@
 /**
  * Unique claims across the runtime: completing a job releases its claim only when `completed`
  * is not among the key's states; a retryable job keeps it. Unique and plain jobs share claim
- * batches, so the completion shortcut for batches without unique jobs must not leak here.
+ * batches, so the completion shortcut for batches without unique jobs must not leak here. A
+ * mask without `running` releases the claim while the job runs (features.md §2): a duplicate is
+ * accepted then, and when the first job comes back into its mask while the duplicate holds the
+ * key, the first is cancelled.
  */
 import assert from "node:assert/strict";
 import { Client, defineJob, insert, type JobState, UniqueConflictError } from "../mod.ts";
@@ -71,6 +74,101 @@ Deno.test({
       insert(sql, job, { k: "retry", failOnce: true }, { unique: { ...states } }),
       UniqueConflictError,
     );
+  },
+});
+
+/** A gate a handler can wait on; `open()` lets every waiter through. */
+function gate(): { wait: () => Promise<void>; open: () => void } {
+  let open!: () => void;
+  const p = new Promise<void>((r) => open = r);
+  return { wait: () => p, open };
+}
+
+Deno.test({
+  name: "unique: a mask without running frees the key while the job runs; a retry that " +
+    "finds it taken cancels the job",
+  ...POOL_TEST,
+  async fn() {
+    const masked = defineJob<{ k: string }>("uq_mask", { queue: "uq_mask" });
+    const states: { states: JobState[] } = { states: ["scheduled", "available"] };
+    const g = gate();
+    const started: number[] = [];
+    const cancelled: { id: number; reason: string }[] = [];
+    const worker = new Client(t.connect(), { queues: { uq_mask: {} }, timings: TIMINGS });
+    worker.work(masked, async (j) => {
+      started.push(j.id);
+      await g.wait();
+      throw new Error("first attempt fails");
+    });
+    worker.on("cancelled", ({ job, reason }) => void cancelled.push({ id: job.id, reason }));
+    await worker.start();
+    try {
+      const first = (await insert(sql, masked, { k: "m" }, { unique: { ...states } }))!;
+      await waitFor("the first job runs", () => started.includes(first.id));
+      // Running is not in the mask: the key is free while the first job runs.
+      const dup = await insert(sql, masked, { k: "m" }, {
+        unique: { ...states },
+        runAt: new Date(Date.now() + 3_600_000),
+      });
+      assert.ok(dup && dup.id !== first.id, "a duplicate is accepted while the first runs");
+      assert.equal((await jobState(sql, dup.id))?.state, "scheduled");
+
+      // The first attempt fails: retryable → available would re-enter the mask, but the
+      // scheduled duplicate holds the key, so the first job is cancelled instead.
+      g.open();
+      await waitFor(
+        "the first job is cancelled",
+        async () => (await jobState(sql, first.id))?.state === "cancelled",
+      );
+      const [{ errs }] = await sql<{ errs: { error: string }[] }[]>`
+        SELECT errors AS errs FROM awa.jobs WHERE id = ${first.id}`;
+      assert.equal(
+        errs.at(-1)?.error,
+        `cancelled: duplicate: unique key held by job ${dup.id}`,
+      );
+      const [{ outcome }] = await sql<{ outcome: string }[]>`
+        SELECT c.outcome FROM awa.claim_closures c JOIN awa.claim_batches b
+          ON b.claim_slot = c.claim_slot AND c.receipt_ranges @> (b.batch_id * 65536)
+        WHERE ${first.id}::bigint = ANY(b.job_ids)`;
+      assert.equal(outcome, "retry_duplicate_cancelled");
+      await waitFor("the cancelled event", () => cancelled.some((c) => c.id === first.id));
+      // The duplicate keeps its key.
+      assert.equal((await jobState(sql, dup.id))?.state, "scheduled");
+      await assert.rejects(
+        insert(sql, masked, { k: "m" }, { unique: { ...states } }),
+        UniqueConflictError,
+      );
+    } finally {
+      g.open();
+      await worker.shutdown({ timeoutMs: 2000 });
+    }
+  },
+});
+
+Deno.test({
+  name: "unique: the default mask keeps the key while the job runs",
+  ...POOL_TEST,
+  async fn() {
+    const held = defineJob<{ k: string }>("uq_default", { queue: "uq_default" });
+    const g = gate();
+    let running = false;
+    const worker = new Client(t.connect(), { queues: { uq_default: {} }, timings: TIMINGS });
+    worker.work(held, async () => {
+      running = true;
+      await g.wait();
+    });
+    await worker.start();
+    try {
+      const first = (await insert(sql, held, { k: "d" }, { unique: {} }))!;
+      await waitFor("the job runs", () => running);
+      await assert.rejects(insert(sql, held, { k: "d" }, { unique: {} }), UniqueConflictError);
+      g.open();
+      await waitFor("the job completed", () => completed(first.id));
+      await assert.rejects(insert(sql, held, { k: "d" }, { unique: {} }), UniqueConflictError);
+    } finally {
+      g.open();
+      await worker.shutdown({ timeoutMs: 2000 });
+    }
   },
 });
 

@@ -53,14 +53,30 @@ class EnqueueMany extends Step {
 }
 
 class Claim extends Step {
-  constructor(readonly w: string, readonly max: number) {
+  constructor(readonly w: string, readonly max: number, readonly free?: number) {
     super();
   }
   async exec(d: Driver) {
-    await d.claim(this.w, this.max);
+    await d.claim(this.w, this.max, this.free);
   }
   toString() {
-    return `claim(${this.w}, ${this.max})`;
+    return `claim(${this.w}, ${this.max}${this.free === undefined ? "" : `, free ${this.free}`})`;
+  }
+}
+
+/** A worker starts a held (prefetched) attempt: its start is recorded. */
+class Start extends Step {
+  constructor(readonly w: string, readonly i: number) {
+    super();
+  }
+  override check(m: Readonly<RefModel>) {
+    return m.held[this.w].length > 0;
+  }
+  exec(d: Driver) {
+    return d.start(this.w, this.i);
+  }
+  toString() {
+    return `start(${this.w}, #${this.i})`;
   }
 }
 
@@ -219,7 +235,12 @@ export function commandArb(profile: Profile, maxCommands: number) {
     fc.constant(new Enqueue()),
     fc.integer({ min: 1, max: 3 }).map((n) => new EnqueueMany(n)),
     fc.tuple(w, fc.integer({ min: 1, max: 3 })).map(([a, b]) => new Claim(a, b)),
-    fc.tuple(w, fc.integer({ min: 1, max: 3 })).map(([a, b]) => new Claim(a, b)),
+    // Full runs: the second claim may have fewer free workers than rows (prefetch), holding the
+    // rest until they start. Trace runs keep their mix: starts have no trace event.
+    profile === "full"
+      ? fc.tuple(w, fc.integer({ min: 1, max: 3 }), fc.integer({ min: 0, max: 3 }))
+        .map(([a, b, c]) => new Claim(a, b, c))
+      : fc.tuple(w, fc.integer({ min: 1, max: 3 })).map(([a, b]) => new Claim(a, b)),
     fc.tuple(w, idx, outcome).map(([a, b, c]) => new Finalize(a, b, c)),
     fc.tuple(w, idx, outcome).map(([a, b, c]) => new Finalize(a, b, c)),
     w.map((a) => new Crash(a)),
@@ -239,6 +260,7 @@ export function commandArb(profile: Profile, maxCommands: number) {
     idx.map((i) => new Purge(i)),
   ];
   if (profile === "full") {
+    cmds.push(fc.tuple(w, idx).map(([a, b]) => new Start(a, b)));
     cmds.push(fc.tuple(w, idx, outcome).map(([a, b, c]) => new StaleFinalize(a, b, c)));
   } else {
     // Trace runs rescue any open attempt at any time (time is abstract), which left almost no

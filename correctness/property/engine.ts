@@ -224,13 +224,14 @@ export class Driver {
 
   // ---------------------------------------------------------------- workers
 
-  async claim(worker: string, max: number): Promise<Attempt[]> {
+  /** Claim up to `max` rows; with `free`, rows beyond the first `free` are held (prefetch). */
+  async claim(worker: string, max: number, free?: number): Promise<Attempt[]> {
     const rows = await this.sql.unsafe(
       this.q(
         `SELECT claim_slot::int, batch_id::text, idx, job_id::text, run_lease::int,
-          attempt::int FROM awa.claim_batch($1, $2, 0, 0, $3::uuid)`,
+          attempt::int, held FROM awa.claim_batch($1, $2, 0, 0, $3::uuid, $4::int)`,
       ),
-      [QUEUE, max, this.instance[worker]],
+      [QUEUE, max, this.instance[worker], free ?? null],
     );
     const got = rows.map((r) => ({
       job: r.job_id as string,
@@ -239,9 +240,14 @@ export class Driver {
       claimSlot: r.claim_slot as number,
       batchId: r.batch_id as string,
       idx: r.idx as number,
+      held: r.held as boolean,
     }));
-    this.rec.step(`claim(${worker}, max ${max}) -> [${got.map((g) => `j${g.job}`).join(",")}]`);
-    const atts = this.model.claim(worker, max, got);
+    this.rec.step(
+      `claim(${worker}, max ${max}${free === undefined ? "" : `, free ${free}`}) -> [${
+        got.map((g) => `j${g.job}${g.held ? " held" : ""}`).join(",")
+      }]`,
+    );
+    const atts = this.model.claim(worker, max, got, free ?? max);
     if (atts.length) {
       this.rec.event({
         kind: "claim",
@@ -344,6 +350,19 @@ export class Driver {
   }
 
   /** The worker process dies: it forgets its attempts without finalizing them. */
+  /** The worker starts one of its held attempts that has not started: record the start. */
+  async start(worker: string, i: number): Promise<void> {
+    const waiting = this.model.held[worker].filter((a) => this.model.unstarted(a));
+    if (waiting.length === 0) return;
+    const a = waiting[i % waiting.length];
+    await this.sql.unsafe(this.q(`SELECT awa.record_starts($1::uuid, $2::text::jsonb)`), [
+      this.instance[worker],
+      JSON.stringify([{ claim_slot: a.claimSlot, receipt: a.receipt }]),
+    ]);
+    this.rec.step(`start(${worker}, j${a.job})`);
+    this.model.start(a);
+  }
+
   crash(worker: string): void {
     const n = this.model.crash(worker);
     this.rec.step(`crash(${worker}) forgets ${n} attempts`);
@@ -375,7 +394,7 @@ export class Driver {
         kind: "rescue",
         job: r.job,
         receipt: r.receipt,
-        to: r.state === "failed" ? "dlq" : "retry",
+        to: r.state === "failed" ? "dlq" : r.state === "scheduled" ? "release" : "retry",
       });
     }
   }

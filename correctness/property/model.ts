@@ -39,6 +39,8 @@ export interface ClaimedRowView {
   claimSlot: number;
   batchId: string;
   idx: number;
+  /** Claimed ahead of the free workers (`awa.claim_batch` p_free). */
+  held: boolean;
 }
 
 /** A ready row the engine appended (enqueue, promotion, DLQ retry). */
@@ -69,6 +71,8 @@ interface Batch {
   c: number;
   q: number;
   closed: boolean;
+  /** Started at claim, or its start recorded later; false: held (prefetched), never started. */
+  started: boolean;
 }
 
 /** A step the engine took that the spec does not allow here. */
@@ -226,7 +230,8 @@ export class RefModel {
     return out;
   }
 
-  claim(worker: string, max: number, got: ClaimedRowView[]): Attempt[] {
+  /** A claim of at most `max` rows of which the first `free` start at once. */
+  claim(worker: string, max: number, got: ClaimedRowView[], free = max): Attempt[] {
     const want = this.expectClaim(max);
     const wantS = want.map((r) => `j${r.job}`).join(",");
     const gotS = got.map((r) => `j${r.job}`).join(",");
@@ -247,6 +252,9 @@ export class RefModel {
       }
       const receipt = String(BigInt(g.batchId) * 65536n + BigInt(g.idx));
       if (this.batches.has(receipt)) fail(`claim j${g.job}: receipt ${receipt} reused`);
+      if (g.held !== i >= free) {
+        fail(`claim j${g.job}: row ${i} of a claim with ${free} free is held=${g.held}`);
+      }
       this.batches.set(receipt, {
         job: g.job,
         lease: g.lease,
@@ -254,6 +262,7 @@ export class RefModel {
         c: g.claimSlot,
         q: want[i].slot,
         closed: false,
+        started: !g.held,
       });
       this.jl.set(g.job, { ...jl, lease: g.lease, attempt: g.attempt });
       this.claimed.add(want[i].pos);
@@ -350,6 +359,18 @@ export class RefModel {
     return { stale, state };
   }
 
+  /** The worker recorded the start of its held attempt `a` (`awa.record_starts`). */
+  start(a: Attempt): void {
+    const b = this.batches.get(a.receipt);
+    if (b) b.started = true;
+  }
+
+  /** Whether `a` is a held attempt of an open receipt whose start is not recorded yet. */
+  unstarted(a: Attempt): boolean {
+    const b = this.batches.get(a.receipt);
+    return b !== undefined && !b.closed && !b.started;
+  }
+
   crash(worker: string): number {
     const n = this.held[worker].length;
     this.held[worker] = [];
@@ -357,7 +378,10 @@ export class RefModel {
     return n;
   }
 
-  /** Rescue with staleness 0 closes every open attempt; `got` is what the engine closed. */
+  /**
+   * Rescue with staleness 0 closes every open attempt; `got` is what the engine closed. A held
+   * attempt that never started goes back uncounted (scheduled, attempt restored).
+   */
   rescue(
     got: { job: string; lease: number; state: string }[],
   ): { receipt: string; job: string; state: CloseState }[] {
@@ -370,7 +394,7 @@ export class RefModel {
     }
     const out: { receipt: string; job: string; state: CloseState }[] = [];
     for (const [receipt, b] of want) {
-      const st = this.closeState(receipt, "rescue");
+      const st = b.started ? this.closeState(receipt, "rescue") : "scheduled";
       const g = got.find((x) => x.job === b.job && x.lease === b.lease)!;
       if (g.state !== st) fail(`rescue j${b.job}: engine state ${g.state}, model expects ${st}`);
       out.push({ receipt, job: b.job, state: st });

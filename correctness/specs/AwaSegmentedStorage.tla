@@ -290,6 +290,17 @@ Rescue(r) ==
   /\ gh' = [gh EXCEPT !.closedEver = @ \cup {r}]
   /\ UNCHANGED <<jl, ctr, pending, hint, held>>
 
+\* Rescue of a held (prefetched) attempt whose start was never recorded: its handler never
+\* ran, so the job goes back uncounted, like a snooze (rescue_unstarted).  Prefetch and start
+\* records are not modelled, so any open attempt may be one.  The rows written are those of a
+\* snooze, so configs without snooze leave this action out.
+RescueRelease(r) ==
+  /\ Open(r)
+  /\ Close(r, "snooze")
+  /\ jl' = [jl EXCEPT ![rc.bat[r].job].attempt = @ - 1]
+  /\ gh' = [gh EXCEPT !.closedEver = @ \cup {r}]
+  /\ UNCHANGED <<ctr, pending, hint, held>>
+
 \* Admin cancel of a running job (awa.cancel_job): its open attempt closes as cancelled.
 \* The worker keeps its now-stale snapshot; its outcome will change nothing.
 CancelRunning(r) ==
@@ -412,6 +423,7 @@ NextWith(c, u) ==
   \/ \E w \in Workers : ClaimCommit(w, u)
   \/ \E w \in Workers : \E a \in held[w] : \E o \in Outcomes : Finalize(w, a, o)
   \/ \E r \in Rcpts : Rescue(r)
+  \/ ("snooze" \in Outcomes /\ \E r \in Rcpts : RescueRelease(r))
   \/ ("cancelled" \in Outcomes /\ \E r \in Rcpts : CancelRunning(r))
   \/ (Faults /\ \E w \in Workers : Crash(w))
   \/ \E j \in plain.deferred : Promote(j)

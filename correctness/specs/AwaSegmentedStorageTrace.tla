@@ -21,7 +21,8 @@
 (*   j      job id (string)                  w     worker id (string)      *)
 (*   r      receipt ordinal (1, 2, ... in order of first claim)            *)
 (*   o      finalize outcome: "completed" "cancelled" "failed" "retry"     *)
-(*          "snooze" "dlq"; rescue destination "retry" / "dlq"             *)
+(*          "snooze" "dlq"; rescue destination "retry" / "dlq" /           *)
+(*          "release" (a held attempt that never started)                  *)
 (*   stale  finalize was reported stale (changed nothing)                  *)
 (*   ring   "Q" or "C" (rotate, prune)                                     *)
 (*   jobs   claim only: sequence of [j, r] in lane order                   *)
@@ -66,6 +67,11 @@ TraceStep(ev, c, u) ==
       /\ rc.bat[ev.r].job = ev.j
       /\ Dest("retry", ev.j) = ev.o
       /\ Rescue(ev.r))
+  \/ (/\ ev.a = "rescue"
+      /\ ev.o = "release"
+      /\ ev.r \in Rcpts
+      /\ rc.bat[ev.r].job = ev.j
+      /\ RescueRelease(ev.r))
   \/ (/\ ev.a = "cancelRunning"
       /\ ev.r \in Rcpts
       /\ rc.bat[ev.r].job = ev.j

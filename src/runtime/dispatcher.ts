@@ -12,6 +12,7 @@ import { createContext, isOutcome, ProgressState } from "./context.ts";
 import type { ResolvedQueueConfig } from "./options.ts";
 import type { Job, JobError, Progress } from "./types.ts";
 import type { RuntimeCore } from "./core.ts";
+import { StartRecorder } from "./starts.ts";
 
 /** An attempt this process is running. */
 export interface Attempt {
@@ -33,6 +34,8 @@ export interface Attempt {
   endedBy: "cancel" | "rescue" | null;
   /** Set once the `cancelled` event of an operator cancel went out. */
   cancelReported: boolean;
+  /** Claimed ahead of a free worker: its start is recorded before its handler runs. */
+  prefetched: boolean;
 }
 
 /**
@@ -137,9 +140,11 @@ export class QueueDispatcher {
   /** Attempts whose handler is running, for the deadline sweep. */
   #executing = new Set<Attempt>();
   #deadlineSweep: ReturnType<typeof setInterval> | null = null;
+  #starts: StartRecorder;
 
   constructor(core: RuntimeCore, queue: string, config: ResolvedQueueConfig) {
     this.#core = core;
+    this.#starts = new StartRecorder(core.sql, core.schema, core.instanceId);
     this.queue = queue;
     this.config = config;
     this.#tokens = config.rateLimit?.burst ?? Infinity;
@@ -298,6 +303,8 @@ export class QueueDispatcher {
           this.config.deadlineMs / 1000,
           this.config.priorityAgingMs / 1000,
           core.instanceId,
+          // Rows beyond the workers free after the held ones are claimed as held.
+          Math.max(0, this.config.maxWorkers - this.#active - this.#held.length),
         );
         const ms = performance.now() - t0;
         this.claimMsTotal += ms;
@@ -336,6 +343,7 @@ export class QueueDispatcher {
       settled: false,
       endedBy: null,
       cancelReported: false,
+      prefetched: row.held,
     };
     this.#core.track(attempt);
     return attempt;
@@ -359,8 +367,29 @@ export class QueueDispatcher {
         continue;
       }
       this.#active++;
-      this.#execute(attempt).catch((err) => this.#core.emitError(err, "execute"));
+      if (attempt.prefetched) void this.#startRecorded(attempt);
+      else this.#execute(attempt).catch((err) => this.#core.emitError(err, "execute"));
     }
+  }
+
+  /** Run a held attempt once its start is committed; if it cannot be, hand it back unrun. */
+  async #startRecorded(a: Attempt): Promise<void> {
+    let recorded = true;
+    try {
+      await this.#starts.record(a.claimSlot, receiptOf(a));
+    } catch (err) {
+      recorded = false;
+      this.#core.emitError(err, `record start of job ${a.job.id}`);
+    }
+    if (recorded && !this.#stopping && !a.controller.signal.aborted) {
+      this.#execute(a).catch((err) => this.#core.emitError(err, "execute"));
+      return;
+    }
+    this.#active--;
+    if (a.controller.signal.aborted) this.#core.untrack(a);
+    else void this.#handBack(a);
+    this.#startHeld();
+    this.#capacityFreed();
   }
 
   /** Return an unstarted attempt to the queue without counting it (a zero-delay snooze). */

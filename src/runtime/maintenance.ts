@@ -52,7 +52,13 @@ export async function promoteDue(core: RuntimeCore, limit = 4096, maxRounds = 32
   return total;
 }
 
-/** Close open attempts of one rescue kind, sending each to retry or failure. */
+/**
+ * Close open attempts of one rescue kind (see `awa.rescue_candidates`). A held attempt that never
+ * started goes back uncounted; a heartbeat rescue counts the attempt but makes the job due at
+ * once, and this step promotes it right away, so the job is available again within the same
+ * rescue tick; a deadline rescue retries after the normal backoff. Each may also fail (attempts
+ * exhausted) or be cancelled as a unique duplicate.
+ */
 export async function rescueAttempts(
   core: RuntimeCore,
   kind: RescueKind,
@@ -70,6 +76,8 @@ export async function rescueAttempts(
     tryLocks: true,
     dlqDefault,
   });
+  const now = Date.now();
+  if (rows.some((r) => r.run_at !== null && r.run_at.getTime() <= now)) await promoteDue(core);
   return rows.map((r) => ({
     jobId: Number(r.job_id),
     runLease: Number(r.run_lease),

@@ -1,6 +1,7 @@
 /**
  * SQL the runtime runs. Hot paths are single calls of plpgsql functions from
- * migrations/003_claim_finalize.sql and 004_maintenance.sql, one round trip each.
+ * migrations/ (claim and finalization as last re-created in 008_rescue_lifecycle.sql), one round
+ * trip each.
  * @module
  */
 import type { Sql } from "postgres";
@@ -26,6 +27,8 @@ export interface ClaimedRow {
   progress: unknown;
   claimed_at: Date;
   deadline_at: Date | null;
+  /** Claimed ahead of free workers: its start must be recorded before its handler runs. */
+  held: boolean;
 }
 
 /** One item of a finalization flush (see `awa.finalize_attempts`). */
@@ -52,7 +55,10 @@ export interface FinalizedRow {
   run_at: Date | null;
 }
 
-/** Claim up to `max` jobs of `queue` (one round trip). */
+/**
+ * Claim up to `max` jobs of `queue` (one round trip). The first `free` rows start at once; the
+ * rest come back `held` (prefetch). Started rows come before held ones.
+ */
 export function claimBatch(
   sql: Sql,
   schema: string,
@@ -61,16 +67,17 @@ export function claimBatch(
   deadlineS: number,
   agingS: number,
   instanceId: string,
+  free: number = max,
 ): Promise<ClaimedRow[]> {
   return sql.unsafe(
     q(
       schema,
       `SELECT claim_slot, batch_id::text, idx, job_id::text, run_lease::text, attempt,
         max_attempts, kind, args, priority, created_at, run_at, tags, metadata, errors, progress,
-        claimed_at, deadline_at
-      FROM awa.claim_batch($1, $2, $3, $4, $5::uuid)`,
+        claimed_at, deadline_at, held
+      FROM awa.claim_batch($1, $2, $3, $4, $5::uuid, $6)`,
     ),
-    [queue, max, deadlineS, agingS, instanceId],
+    [queue, max, deadlineS, agingS, instanceId, free],
   ) as unknown as Promise<ClaimedRow[]>;
 }
 
@@ -131,4 +138,20 @@ export async function recordHeartbeat(
     [instanceId, JSON.stringify(receipts)],
   );
   return registered;
+}
+
+/**
+ * Record that held attempts start now (one statement for all of them). Rescue hands a held
+ * attempt with no recorded start back uncounted, so this must commit before the handler runs.
+ */
+export async function recordStarts(
+  sql: Sql,
+  schema: string,
+  instanceId: string,
+  receipts: { claim_slot: number; receipt: string }[],
+): Promise<void> {
+  await sql.unsafe(q(schema, "SELECT awa.record_starts($1::uuid, $2::text::jsonb)"), [
+    instanceId,
+    JSON.stringify(receipts),
+  ]);
 }
