@@ -185,6 +185,12 @@ Deno.test({
     try {
       await fx.line((l) => l.running === slow.id);
       assert.equal(fx.lines.filter((l) => "running" in l).length, 2, "only two handlers started");
+      // The quick job's outcome commits in the completer's next flush, after its handler
+      // returned: kill only once it has, or the kill falls in the documented re-run window.
+      await waitFor(
+        "the quick job's completion committed",
+        async () => (await jobState(sql, quick.id))?.state === "completed",
+      );
       await fx.kill("SIGKILL");
 
       const runs = new Map<number, number>();
