@@ -1,0 +1,94 @@
+/**
+ * Pools built with `withNoDelay()` survive refused connections like plain postgres.js pools:
+ * once the server is back, queries succeed again (issue 19, item 1). Runs its own embedded
+ * PostgreSQL, which it stops and starts.
+ */
+import assert from "node:assert/strict";
+import postgres from "postgres";
+import { Client, defineJob, insert, migrate, withNoDelay } from "../mod.ts";
+import { startEmbeddedPostgres } from "../dev/embedded_postgres.ts";
+import { POOL_TEST, sleep, TIMINGS, waitFor } from "./runtime_support.ts";
+import { settleWithin, trackUnhandledRejections } from "./support/outage.ts";
+
+const unhandled = trackUnhandledRejections();
+const server = await startEmbeddedPostgres();
+
+Deno.test({
+  name: "withNoDelay pool of 2: refused connections cost no pool slot",
+  ...POOL_TEST,
+  async fn() {
+    const sql = postgres(server.url, withNoDelay({ max: 2, onnotice: () => {} }));
+    try {
+      await sql`SELECT 1`;
+      await server.halt("fast");
+      // More refused queries than the pool has connections: each must fail, none may hang.
+      for (let i = 0; i < 6; i++) {
+        const r = await settleWithin(sql`SELECT 1`, 5000);
+        assert.equal(r.status, "rejected", `query ${i} while the server is down`);
+      }
+      await server.resume();
+      const t0 = performance.now();
+      const r = await settleWithin(sql`SELECT 1 AS one`, 5000);
+      assert.equal(r.status, "fulfilled", `query after restart: ${r.status}`);
+      console.log(
+        `withNoDelay pool: first query after restart took ${
+          (performance.now() - t0).toFixed(0)
+        } ms`,
+      );
+      // Both slots work: two queries at once.
+      const both = await settleWithin(
+        Promise.all([sql`SELECT pg_sleep(0.05)`, sql`SELECT 2`]),
+        5000,
+      );
+      assert.equal(both.status, "fulfilled");
+    } finally {
+      await sql.end({ timeout: 1 });
+    }
+    assert.deepEqual(unhandled, []);
+  },
+});
+
+Deno.test({
+  name: "Client from a URL (pool 2) works again after the server was down",
+  ...POOL_TEST,
+  async fn() {
+    const admin = postgres(server.url, { max: 1, onnotice: () => {} });
+    await migrate(admin);
+    const job = defineJob<{ n: number }>("outage_pool_job", { queue: "outage_pool" });
+    const done: number[] = [];
+    const client = new Client(server.url, {
+      queues: { outage_pool: { maxWorkers: 4, pollIntervalMs: 50 } },
+      poolSize: 2,
+      timings: TIMINGS,
+    });
+    client.work(job, () => "ok");
+    client.on("completed", ({ job }) => void done.push(job.id));
+    client.on("error", () => {});
+    try {
+      await client.start();
+      const first = await insert(admin, job, { n: 1 });
+      await waitFor("the first job completes", () => done.includes(first.id));
+      await server.halt("fast");
+      await sleep(1500); // claims, heartbeats and the leader hit refused connections
+      await server.resume();
+      const upAt = performance.now();
+      const second = await insert(admin, job, { n: 2 });
+      await waitFor(
+        "a job inserted after the restart completes",
+        () => done.includes(second.id),
+        15_000,
+      );
+      console.log(
+        `Client from URL: job completed ${(performance.now() - upAt).toFixed(0)} ms after restart`,
+      );
+      const stop = await settleWithin(client.shutdown({ timeoutMs: 2000 }), 10_000);
+      assert.equal(stop.status, "fulfilled", "shutdown finishes");
+    } finally {
+      await settleWithin(client.shutdown({ timeoutMs: 500 }), 10_000);
+      await admin.end({ timeout: 1 });
+    }
+    assert.deepEqual(unhandled, []);
+  },
+});
+
+Deno.test({ name: "stop the server", ...POOL_TEST, fn: () => server.stop() });
