@@ -9,7 +9,6 @@ import process from "node:process";
 import { ClientStateError, ValidationError } from "../errors.ts";
 import { checkQueue, type JobDefinition } from "../job.ts";
 import { checkSchema, q } from "../schema.ts";
-import { withNoDelay } from "../socket.ts";
 import { VERSION } from "../version.ts";
 import { CANCEL_TOPIC, notifyChannel } from "./channels.ts";
 import { Completer } from "./completer.ts";
@@ -22,6 +21,7 @@ import {
   type ResolvedQueueConfig,
 } from "./dispatcher.ts";
 import { Maintenance, type MaintenanceStats } from "./maintenance.ts";
+import { runtimePoolOptions } from "./pool.ts";
 import { finalizeAttempts, recordHeartbeat } from "./queries.ts";
 import type { ClientEvents, Handler, QueueConfig, RuntimeTimings, WorkerEntry } from "./types.ts";
 
@@ -171,7 +171,7 @@ export class Client {
     this.#timings = resolveTimings(options.timings);
     let sql: Sql;
     if (typeof db === "string") {
-      sql = postgres(db, withNoDelay({ max: options.poolSize ?? 10, onnotice: () => {} }));
+      sql = postgres(db, runtimePoolOptions(options.poolSize ?? 10));
       this.#ownsSql = true;
     } else if (typeof db === "function" && typeof (db as Sql).reserve === "function") {
       sql = db;
@@ -260,6 +260,9 @@ export class Client {
     }
     core.completer = new Completer(core.sql, core.schema, {
       dlqDefault: this.#options.dlqEnabledByDefault ?? false,
+      // Attempts with an outcome pending stay tracked and heartbeated: retrying the outcome for
+      // one staleness period keeps the job from being rescued and run again after an outage.
+      horizonMs: this.#timings.heartbeatStalenessMs,
     });
     await core.sql.unsafe(
       q(
