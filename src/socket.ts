@@ -11,6 +11,13 @@
  * until connected) and learns of a refused or dropped connection from the socket's `error` and
  * `close` events, exactly as with the sockets it opens itself. A factory that waits for the
  * connection and rejects instead leaves the pool's connection stuck in its connecting state.
+ *
+ * The socket also reports its `close` a little late. postgres.js drops its socket reference
+ * on `close`, yet a transaction's own ROLLBACK or a released reserved connection may still
+ * write to that connection right after the failure; the write then runs from a `setImmediate`
+ * on a null socket and throws an uncaught TypeError that kills the process (postgres.js issue
+ * 1208, on Node, Bun and Deno alike). Until `close` is reported such writes reach the
+ * destroyed socket instead, and are failed with an `error` event postgres.js rejects them on.
  * @module
  */
 import net from "node:net";
@@ -20,6 +27,44 @@ export interface SocketTarget {
   host: string[];
   port: number[];
   path?: string;
+}
+
+/** How long `close` is held back after the socket closed, in ms. */
+const CLOSE_GRACE_MS = 50;
+
+function closedError(): Error {
+  return Object.assign(new Error("connection closed"), { code: "CONNECTION_CLOSED" });
+}
+
+/**
+ * Hold back `close` (see the module note). A close without an error is first reported as an
+ * `error`, so queries still waiting fail while postgres.js keeps its socket; writes made after
+ * that (a ROLLBACK, a query on a just-released connection) fail with a second `error` right
+ * before `close`, which is reported after any write already scheduled has run.
+ */
+function reportCloseLate(s: net.Socket): void {
+  let lateWrite = false;
+  let errored = false;
+  const write = s.write;
+  s.write = function (this: net.Socket, ...args: Parameters<net.Socket["write"]>): boolean {
+    if (s.destroyed) lateWrite = true;
+    return write.apply(this, args);
+  } as net.Socket["write"];
+  const emit = s.emit as (this: net.Socket, event: string | symbol, ...args: unknown[]) => boolean;
+  const fail = () => {
+    if (s.listenerCount("error") > 0) emit.call(s, "error", closedError());
+  };
+  s.emit = function (this: net.Socket, event: string | symbol, ...args: unknown[]): boolean {
+    if (event === "error") errored = true;
+    if (event !== "close") return emit.call(this, event, ...args);
+    if (!errored) fail();
+    setTimeout(() =>
+      setImmediate(() => {
+        if (lateWrite) fail();
+        emit.call(s, "close", ...args);
+      }), CLOSE_GRACE_MS);
+    return s.listenerCount("close") > 0;
+  } as net.Socket["emit"];
 }
 
 /** Next host to try, per pool (postgres.js passes the same options object on every call). */
@@ -46,6 +91,7 @@ export function noDelaySocket(target: SocketTarget): net.Socket {
     });
   }
   s.setNoDelay(true);
+  reportCloseLate(s);
   return s;
 }
 

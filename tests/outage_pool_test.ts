@@ -8,9 +8,10 @@ import postgres from "postgres";
 import { Client, defineJob, insert, migrate, withNoDelay } from "../mod.ts";
 import { startEmbeddedPostgres } from "../dev/embedded_postgres.ts";
 import { POOL_TEST, sleep, TIMINGS, waitFor } from "./runtime_support.ts";
-import { settleWithin, trackUnhandledRejections } from "./support/outage.ts";
+import { settleWithin, trackUncaughtErrors, trackUnhandledRejections } from "./support/outage.ts";
 
 const unhandled = trackUnhandledRejections();
+const uncaught = trackUncaughtErrors();
 const server = await startEmbeddedPostgres();
 
 Deno.test({
@@ -88,6 +89,49 @@ Deno.test({
       await admin.end({ timeout: 1 });
     }
     assert.deepEqual(unhandled, []);
+  },
+});
+
+Deno.test({
+  name: "withNoDelay: a transaction or reserved connection whose backend dies fails, not crashes",
+  ...POOL_TEST,
+  async fn() {
+    const sql = postgres(server.url, withNoDelay({ max: 2, onnotice: () => {} }));
+    const killer = postgres(server.url, { max: 1, onnotice: () => {} });
+    try {
+      // A transaction: postgres.js sends its own ROLLBACK after the query fails.
+      let pid = 0;
+      const tx = sql.begin(async (t) => {
+        pid = (await t<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`)[0].pid;
+        await t`SELECT pg_sleep(5)`;
+      });
+      await waitFor("the transaction's backend pid", () => pid);
+      await killer`SELECT pg_terminate_backend(${pid})`;
+      const r = await settleWithin(tx, 5000);
+      assert.equal(r.status, "rejected", "the transaction fails");
+      // A reserved connection released after its backend died, then used by the pool.
+      const conn = await sql.reserve();
+      const [{ pid: rpid }] = await conn<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`;
+      const slow = conn`SELECT pg_sleep(5)`;
+      await sleep(50);
+      await killer`SELECT pg_terminate_backend(${rpid})`;
+      assert.equal((await settleWithin(slow, 5000)).status, "rejected");
+      conn.release();
+      // Queries handed to the dead connection fail (transient errors); none hangs, and the
+      // pool answers again right after.
+      const first = await settleWithin(Promise.allSettled([sql`SELECT 1`, sql`SELECT 2`]), 5000);
+      assert.equal(first.status, "fulfilled", "queries right after the release settle");
+      await waitFor("the pool answers on both connections", async () => {
+        const r = await settleWithin(Promise.all([sql`SELECT 1`, sql`SELECT 2`]), 5000);
+        assert.notEqual(r.status, "pending", "a query hangs");
+        return r.status === "fulfilled";
+      }, 3000);
+      await sleep(200);
+      assert.deepEqual(uncaught, [], "no uncaught exception");
+    } finally {
+      await sql.end({ timeout: 1 });
+      await killer.end({ timeout: 1 });
+    }
   },
 });
 

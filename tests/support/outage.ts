@@ -34,3 +34,16 @@ export function trackUnhandledRejections(): unknown[] {
   });
   return seen;
 }
+
+/**
+ * Collect uncaught exceptions of this process (keeping them from ending the test run):
+ * assert the returned array stays empty.
+ */
+export function trackUncaughtErrors(): unknown[] {
+  const seen: unknown[] = [];
+  globalThis.addEventListener("error", (e) => {
+    seen.push(e.error ?? e.message);
+    e.preventDefault();
+  });
+  return seen;
+}
