@@ -96,9 +96,19 @@ export function noDelaySocket(target: SocketTarget): net.Socket {
 }
 
 /**
+ * Wait before postgres.js reconnects after `retries` failed connections in a row, in seconds:
+ * doubling from 50 ms, capped at 1 s, with jitter. postgres.js's own default grows to 20 s,
+ * which keeps a pool away that long after the server is back.
+ */
+export function reconnectDelayS(retries: number): number {
+  return Math.min(1, 0.05 * 2 ** Math.min(retries, 10)) * (0.5 + Math.random() / 2);
+}
+
+/**
  * Add {@link noDelaySocket} to postgres.js options (its type definitions do not declare the
- * `socket` option): `postgres(url, withNoDelay({ max: 10 }))`.
+ * `socket` option): `postgres(url, withNoDelay({ max: 10 }))`. Unless the options set
+ * `backoff`, reconnects back off with {@link reconnectDelayS}.
  */
 export function withNoDelay<T extends object>(options?: T): T {
-  return { ...(options ?? {}), socket: noDelaySocket } as T;
+  return { backoff: reconnectDelayS, ...(options ?? {}), socket: noDelaySocket } as T;
 }
