@@ -15,7 +15,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import postgres from "postgres";
 import { migrate } from "../mod.ts";
-import { type EmbeddedServer, startEmbeddedPostgres } from "../dev/embedded_postgres.ts";
+import { startEmbeddedPostgres } from "../dev/embedded_postgres.ts";
 import { Fixture, POOL_TEST, sleep, terminalTotal } from "./runtime_support.ts";
 import { settleWithin, trackUnhandledRejections } from "./support/outage.ts";
 

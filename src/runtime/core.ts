@@ -50,6 +50,8 @@ export class RuntimeCore {
   #failures = new Map<string, number>();
   /** Console path of `error` events nobody listens to. */
   errorSink: ErrorSink = (...data) => console.error(...data);
+  /** Window of {@link ERROR_LOG_WINDOW_MS} by default; tests shorten it. */
+  errorLogWindowMs = ERROR_LOG_WINDOW_MS;
 
   constructor(sql: Sql, schema: string, instanceId: string) {
     this.sql = sql;
@@ -140,7 +142,7 @@ export class RuntimeCore {
     }
     st.suppressed++;
     st.last = error;
-    if (now - st.since >= ERROR_LOG_WINDOW_MS) this.#logSummary(where, st, now);
+    if (now - st.since >= this.errorLogWindowMs) this.#logSummary(where, st, now);
   }
 
   #logSummary(where: string, st: ErrorLogState, now: number): void {
