@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import postgres from "postgres";
 import { Client, defineJob, insert, migrate, withNoDelay } from "../mod.ts";
 import { startEmbeddedPostgres } from "../dev/embedded_postgres.ts";
+import { runtimePoolOptions } from "../src/runtime/pool.ts";
 import { POOL_TEST, sleep, TIMINGS, waitFor } from "./runtime_support.ts";
 import { settleWithin, trackUncaughtErrors, trackUnhandledRejections } from "./support/outage.ts";
 
@@ -137,6 +138,31 @@ Deno.test({
     } finally {
       await sql.end({ timeout: 1 });
       await killer.end({ timeout: 1 });
+    }
+  },
+});
+
+Deno.test({
+  name: "runtime pools under a 1 ms statement_timeout: new connections reject nothing unhandled",
+  ...POOL_TEST,
+  async fn() {
+    const admin = postgres(server.url, { max: 1, onnotice: () => {} });
+    await admin`CREATE DATABASE awa_short_timeout`;
+    await admin`ALTER DATABASE awa_short_timeout SET statement_timeout = '1ms'`;
+    const u = new URL(server.url);
+    u.pathname = "/awa_short_timeout";
+    try {
+      // Each fresh pool opens a new connection: the step postgres.js's type lookup runs on.
+      for (let i = 0; i < 15; i++) {
+        const sql = postgres(u.toString(), runtimePoolOptions(1));
+        await settleWithin(sql`SELECT 1`, 2000);
+        await sql.end({ timeout: 1 });
+      }
+      await sleep(100);
+      assert.deepEqual(unhandled, [], "no unhandled rejection");
+    } finally {
+      await admin`DROP DATABASE awa_short_timeout WITH (FORCE)`;
+      await admin.end({ timeout: 1 });
     }
   },
 });
