@@ -32,7 +32,7 @@ export {
 } from "./src/errors.ts";
 export { VERSION } from "./src/version.ts";
 export { type Db, fromPg, type PgExecutor, type PgQueryable } from "./src/executor.ts";
-export { noDelaySocket, type SocketTarget, withNoDelay } from "./src/socket.ts";
+export { noDelaySocket, reconnectDelayS, type SocketTarget, withNoDelay } from "./src/socket.ts";
 export {
   canonicalJson,
   DEFAULT_UNIQUE_STATES,

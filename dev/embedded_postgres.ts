@@ -18,7 +18,15 @@ export interface EmbeddedServer {
   /** Connection URL for the superuser `postgres` database. */
   url: string;
   port: number;
+  /** Stop the server for good and delete its data directory. */
   stop(): Promise<void>;
+  /**
+   * Stop the server but keep its data: `"fast"` aborts sessions and checkpoints (SIGINT),
+   * `"immediate"` quits without a checkpoint, as a crash would (SIGQUIT). For outage tests.
+   */
+  halt(mode: "fast" | "immediate"): Promise<void>;
+  /** Start a halted server again on the same data directory and port. */
+  resume(): Promise<void>;
 }
 
 function nativeDir(): string {
@@ -167,18 +175,31 @@ export async function startEmbeddedPostgres(
   if (options.fast !== false) {
     flags.push("-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off");
   }
-  const child = spawn(path.join(bin, "bin", "postgres"), flags, {
-    ...spawnOpts,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  let child: ChildProcess | null = null;
+  const launch = async () => {
+    const c = spawn(path.join(bin, "bin", "postgres"), flags, {
+      ...spawnOpts,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    await waitForReady(c, options.log ?? false);
+    c.stderr?.resume();
+    c.stdout?.resume();
+    child = c;
+  };
+  const halt = async (signal: NodeJS.Signals) => {
+    const c = child;
+    child = null;
+    if (!c || c.exitCode !== null) return;
+    const exited = new Promise((r) => c.once("exit", r));
+    c.kill(signal);
+    await exited;
+  };
   try {
-    await waitForReady(child, options.log ?? false);
+    await launch();
   } catch (err) {
     fs.rmSync(dataDir, { recursive: true, force: true });
     throw err;
   }
-  child.stderr?.resume();
-  child.stdout?.resume();
   let stopped = false;
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
@@ -186,12 +207,13 @@ export async function startEmbeddedPostgres(
     async stop() {
       if (stopped) return;
       stopped = true;
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once("exit", r));
-        child.kill("SIGINT"); // fast shutdown: abort open sessions, no checkpoint wait
-        await exited;
-      }
+      await halt("SIGINT"); // fast shutdown: abort open sessions, no checkpoint wait
       fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+    halt: (mode) => halt(mode === "fast" ? "SIGINT" : "SIGQUIT"),
+    async resume() {
+      if (stopped || child) return;
+      await launch();
     },
   };
 }

@@ -18,7 +18,6 @@ import { checkQueue, type JobDefinition } from "../job.ts";
 import { checkSchema, q } from "../schema.ts";
 import { toExecutor } from "../executor.ts";
 import { requireSchema } from "../migrate.ts";
-import { withNoDelay } from "../socket.ts";
 import { VERSION } from "../version.ts";
 import { CANCEL_TOPIC } from "./channels.ts";
 import { Completer } from "./completer.ts";
@@ -43,6 +42,7 @@ import {
   resolveShutdown,
   resolveTimings,
 } from "./options.ts";
+import { runtimePoolOptions } from "./pool.ts";
 import { finalizeAttempts, recordHeartbeat } from "./queries.ts";
 import type { ClientEvents, Handler, QueueConfig, RuntimeTimings, WorkerEntry } from "./types.ts";
 
@@ -167,7 +167,7 @@ export class Client {
     let sql: Sql;
     if (typeof db === "string") {
       const poolSize = intIn(opts.poolSize, "options.poolSize", 1, 10_000, 10);
-      sql = postgres(db, withNoDelay({ max: poolSize, onnotice: () => {} }));
+      sql = postgres(db, runtimePoolOptions(poolSize));
       // The lock session has no idle or lifetime limit (0: none): closing it gives up the lock.
       if (maintenance) {
         this.#lockSql = postgres(db, {
@@ -283,6 +283,9 @@ export class Client {
     }
     core.completer = new Completer(core.sql, core.schema, {
       dlqDefault: this.#options.dlqEnabledByDefault ?? false,
+      // Attempts with an outcome pending stay tracked and heartbeated: retrying the outcome for
+      // one staleness period keeps the job from being rescued and run again after an outage.
+      horizonMs: this.#timings.heartbeatStalenessMs,
     });
     await this.#register();
 

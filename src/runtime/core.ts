@@ -4,12 +4,38 @@
  * @module
  */
 import type { Sql } from "postgres";
+import { isTransientDbError, toDatabaseError } from "../db_errors.ts";
+import type { AwaError } from "../errors.ts";
 import type { Completer } from "./completer.ts";
 import type { Attempt } from "./dispatcher.ts";
 import type { FinalizedRow } from "./queries.ts";
 import type { ClientEvents, Job, WorkerEntry } from "./types.ts";
 
 type Listener<E extends keyof ClientEvents> = (event: ClientEvents[E]) => unknown;
+
+/** Repeats of one error (same `where` and code) within this window are counted, not logged. */
+export const ERROR_LOG_WINDOW_MS = 10_000;
+/** First wait after a failure of a retried operation, in ms; doubles per consecutive failure. */
+export const FAILURE_BACKOFF_BASE_MS = 100;
+/** Longest wait between retries of a failing operation, in ms. */
+export const FAILURE_BACKOFF_MAX_MS = 2000;
+
+/** Delay before retry number `failures` (1-based): doubling from `baseMs`, capped, ±20 % jitter. */
+export function backoffDelay(failures: number, baseMs: number, maxMs: number): number {
+  const d = Math.min(maxMs, baseMs * 2 ** Math.min(30, Math.max(0, failures - 1)));
+  return Math.round(d * (0.8 + 0.4 * Math.random()));
+}
+
+interface ErrorLogState {
+  /** When the current window started (first error logged in full). */
+  since: number;
+  /** Repeats in the current window not yet reported. */
+  suppressed: number;
+  last: AwaError;
+}
+
+/** Where console output of unhandled runtime errors goes; tests replace it. */
+export type ErrorSink = (...data: unknown[]) => void;
 
 /** Internal runtime state; not exported from mod.ts. */
 export class RuntimeCore {
@@ -20,6 +46,12 @@ export class RuntimeCore {
   readonly attempts: Map<string, Attempt> = new Map();
   completer!: Completer;
   #listeners = new Map<keyof ClientEvents, Set<Listener<never>>>();
+  #errorLog = new Map<string, ErrorLogState>();
+  #failures = new Map<string, number>();
+  /** Console path of `error` events nobody listens to. */
+  errorSink: ErrorSink = (...data) => console.error(...data);
+  /** Window of {@link ERROR_LOG_WINDOW_MS} by default; tests shorten it. */
+  errorLogWindowMs = ERROR_LOG_WINDOW_MS;
 
   constructor(sql: Sql, schema: string, instanceId: string) {
     this.sql = sql;
@@ -48,7 +80,7 @@ export class RuntimeCore {
     if (!set || set.size === 0) {
       if (event === "error") {
         const e = payload as ClientEvents["error"];
-        console.error(`awa: ${e.where}:`, e.error);
+        this.#logError(e.where, e.error as AwaError);
       }
       return;
     }
@@ -64,8 +96,62 @@ export class RuntimeCore {
     }
   }
 
+  /**
+   * Report a failed internal operation as an `error` event. Driver errors become a
+   * {@link DatabaseError} (with `transient` set when a retry can cure them), so listeners only
+   * ever see AwaErrors with a stable `code`.
+   */
   emitError(error: unknown, where: string): void {
-    this.emit("error", { error, where });
+    this.emit("error", { error: toDatabaseError(error, where), where });
+  }
+
+  /**
+   * How long (ms) a retried operation named `where` should wait after this failure: doubling
+   * per consecutive failure from {@link FAILURE_BACKOFF_BASE_MS} up to
+   * {@link FAILURE_BACKOFF_MAX_MS}; non-transient failures wait the longest. Call
+   * {@link noteSuccess} when the operation succeeds again.
+   */
+  backoffAfter(where: string, err: unknown): number {
+    const n = (this.#failures.get(where) ?? 0) + 1;
+    this.#failures.set(where, n);
+    if (!isTransientDbError(err)) return FAILURE_BACKOFF_MAX_MS;
+    return backoffDelay(n, FAILURE_BACKOFF_BASE_MS, FAILURE_BACKOFF_MAX_MS);
+  }
+
+  /** The operation `where` succeeded: reset its backoff and report errors still being counted. */
+  noteSuccess(where: string): void {
+    if (this.#failures.size > 0) this.#failures.delete(where);
+    if (this.#errorLog.size === 0) return;
+    for (const [key, st] of this.#errorLog) {
+      if (!key.startsWith(`${where}\u0000`)) continue;
+      if (st.suppressed > 0) this.#logSummary(where, st, Date.now());
+      this.#errorLog.delete(key);
+    }
+  }
+
+  /** Log an unhandled error: the first of a kind in full, repeats as a count per window. */
+  #logError(where: string, error: AwaError): void {
+    const code = (error as { sqlState?: string }).sqlState ?? error.code;
+    const key = `${where}\u0000${code}`;
+    const now = Date.now();
+    const st = this.#errorLog.get(key);
+    if (st === undefined) {
+      this.#errorLog.set(key, { since: now, suppressed: 0, last: error });
+      this.errorSink(`awa: ${where}:`, error);
+      return;
+    }
+    st.suppressed++;
+    st.last = error;
+    if (now - st.since >= this.errorLogWindowMs) this.#logSummary(where, st, now);
+  }
+
+  #logSummary(where: string, st: ErrorLogState, now: number): void {
+    const secs = ((now - st.since) / 1000).toFixed(0);
+    this.errorSink(
+      `awa: ${where}: ${st.suppressed} more like this in the last ${secs} s; latest: ${st.last.message}`,
+    );
+    st.since = now;
+    st.suppressed = 0;
   }
 
   /** Emit the lifecycle event matching a committed finalization. */

@@ -73,8 +73,8 @@ export function claimBatch(
     q(
       schema,
       `SELECT claim_slot, batch_id::text, idx, job_id::text, run_lease::text, attempt,
-        max_attempts, kind, args, priority, created_at, run_at, tags, metadata, errors, progress,
-        claimed_at, deadline_at, held
+        max_attempts, kind, args, priority, created_at, run_at, to_jsonb(tags) AS tags,
+        metadata, errors, progress, claimed_at, deadline_at, held
       FROM awa.claim_batch($1, $2, $3, $4, $5::uuid, $6)`,
     ),
     [queue, max, deadlineS, agingS, instanceId, free],
