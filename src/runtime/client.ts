@@ -108,6 +108,9 @@ const CLIENT_OPTION_KEYS = [
   "poolSize",
 ] as const satisfies readonly (keyof ClientOptions)[];
 
+/** Least time pending outcomes get at shutdown, in ms, when the handler deadline has passed. */
+const SHUTDOWN_OUTCOME_GRACE_MS = 5000;
+
 /** `failed`: `start()` was refused (schema check); nothing runs, `shutdown()` closes pools. */
 type State = "new" | "failed" | "running" | "stopping" | "stopped";
 
@@ -449,7 +452,10 @@ export class Client {
       }
       for (const a of leftovers) core.untrack(a);
     }
-    await core.completer.drained();
+    // Outcomes still retrying (the database is unreachable) get until the shutdown deadline,
+    // and at least a few seconds; one that gives up leaves its job to rescue, which runs it
+    // again (the documented window between a handler's return and its outcome's commit).
+    await core.completer.drained(Math.max(deadline, Date.now() + SHUTDOWN_OUTCOME_GRACE_MS));
     for (const d of this.#dispatchers) d.close();
     if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
     await this.#maintenance?.stop();

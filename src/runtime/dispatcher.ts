@@ -419,7 +419,13 @@ export class QueueDispatcher {
       const worker = core.workers.get(a.job.kind);
       if (!worker) throw new TerminalError(`unknown job kind: ${a.job.kind}`);
       try {
-        worker.def.defaults.validate?.(a.job.args);
+        const verdict: unknown = worker.def.defaults.validate?.(a.job.args);
+        if (typeof (verdict as Promise<unknown>)?.then === "function") {
+          // Observed so it cannot become an unhandled rejection; defineJob refuses async
+          // validators, and one that returns a promise anyway has not validated anything.
+          (verdict as Promise<unknown>).then(undefined, () => {});
+          throw new Error("validate returned a promise; validators must be synchronous");
+        }
       } catch (err) {
         throw new TerminalError(`invalid args: ${(err as Error)?.message ?? err}`);
       }
@@ -466,8 +472,10 @@ export class QueueDispatcher {
     try {
       row = await core.completer.submit(item);
     } catch (err) {
-      // The outcome did not land; rescue will retry the attempt once its heartbeat goes stale.
+      // The outcome did not land within the heartbeat horizon; rescue runs the attempt again
+      // once its heartbeat goes stale. That is an error, not a stale attempt.
       core.emitError(err, `finalize job ${a.job.id}`);
+      return;
     } finally {
       core.untrack(a);
       this.#closing--;
