@@ -303,15 +303,8 @@ Deno.test({
   },
 });
 
-/**
- * Off by default (AWA_OUTAGE_TIMEOUTS=1 runs it) until two defects outside this branch are
- * fixed: under a 10 ms statement_timeout, postgres.js sometimes resolves a query with an empty
- * result instead of rejecting it, and the claim loop in dispatcher.ts then dies on an undefined
- * row (an unhandled rejection; that queue stops claiming in that process, shutdown hangs).
- */
 Deno.test({
   name: "statement_timeout 10ms and lock_timeout 1ms: no crash, typed errors, no second runs",
-  ignore: Deno.env.get("AWA_OUTAGE_TIMEOUTS") !== "1",
   ...POOL_TEST,
   async fn() {
     const f = await Fleet.create("awa_outage_timeouts");
@@ -326,10 +319,15 @@ Deno.test({
       await f.startProducer(20, 50, true);
       await sleep(8000);
       assert.ok(await f.stopProducer(), "the producer stops");
-      // Lift the timeouts so the backlog drains; workers reconnect only as needed, so some
-      // sessions keep the short timeouts until the end.
+      // Lift the timeouts so the backlog drains. Sessions keep the settings they started with,
+      // so end every other session: the processes must reconnect on their own, which is one
+      // more outage to survive.
       await f.sql.unsafe("ALTER DATABASE awa_outage_timeouts RESET statement_timeout");
       await f.sql.unsafe("ALTER DATABASE awa_outage_timeouts RESET lock_timeout");
+      await f.sql.unsafe(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+          WHERE datname = 'awa_outage_timeouts' AND pid <> pg_backend_pid()`,
+      );
       const settled = await f.settle(30_000);
       const codes = await f.stop();
       const { secondRuns, missing, jobsRun } = report("timeouts", f, { settled, codes });
