@@ -82,6 +82,7 @@ function suite(): Case[] {
   const seg = spec("AwaSegmentedStorage");
   const lock = spec("AwaStorageLockOrder");
   const route = spec("AwaPartitionedQueueRouting");
+  const carry = spec("AwaCarryForward");
   const cases: Case[] = [
     { spec: seg, cfg: cfg("AwaSegmentedStorage"), expect: PASS },
     { spec: seg, cfg: cfg("AwaSegmentedStorage_Races"), expect: PASS },
@@ -107,6 +108,33 @@ function suite(): Case[] {
       spec: spec("AwaShardedPrune"),
       cfg: cfg("AwaShardedPrune_Broken"),
       expect: violation("NoPendingReadyDropped"),
+    },
+    { spec: carry, cfg: cfg("AwaCarryForward"), expect: PASS },
+    ...["ProbeCarried", "ProbeCarriedBehindNewer", "ProbeCarryLimit"].map((probe): Case => ({
+      spec: carry,
+      cfg: cfg("AwaCarryForward"),
+      expect: violation(probe),
+      probe,
+    })),
+    {
+      spec: carry,
+      cfg: cfg("AwaCarryForward_BrokenSpent"),
+      expect: violation("NoDuplicateJob"),
+    },
+    {
+      spec: carry,
+      cfg: cfg("AwaCarryForward_BrokenPartial"),
+      expect: violation("NoLostJob"),
+    },
+    {
+      spec: carry,
+      cfg: cfg("AwaCarryForward_BrokenStale"),
+      expect: violation("NoDuplicateJob"),
+    },
+    {
+      spec: carry,
+      cfg: cfg("AwaCarryForward_BrokenRequeue"),
+      expect: violation("FifoWithinLane"),
     },
     { spec: lock, cfg: cfg("AwaStorageLockOrder"), expect: PASS },
     { spec: lock, cfg: cfg("AwaStorageLockOrder_ThreeTx"), expect: PASS },
