@@ -34,7 +34,7 @@ const COVERAGE = [
 function coverageKey(l: string): string | undefined {
   if (/^finalize\(.*-> stale$/.test(l)) return "stale finalize";
   if (l.startsWith("finalize AGAIN")) return "finalize AGAIN";
-  const p = /^prune (Q|C) .*-> (\w+)$/.exec(l);
+  const p = /^prune (Q|C) .*-> (\w+)/.exec(l);
   if (p) return `prune ${p[1]} ${p[2]}`;
   if (/^retry_held.*-> \d+/.test(l)) return "retry_held applied";
   if (/^rescue\(.*:scheduled/.test(l)) return "rescue released";

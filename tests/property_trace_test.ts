@@ -76,7 +76,8 @@ Deno.test({
     const tmp = await Deno.makeTempDir({ prefix: "awa-prop-traces-" });
     const writeCommitted = Deno.env.get("WRITE_TRACES") === "1";
     try {
-      const cfg: PropertyConfig = { ...DEFAULT_CONFIG, schema: "prop_trace" };
+      // No carry-forward: the lifecycle spec's PruneQ has no carry (AwaCarryForward checks it).
+      const cfg: PropertyConfig = { ...DEFAULT_CONFIG, schema: "prop_trace", carryLimit: 0 };
       const sql = db.connect({ max: 1 });
       await prepareSchema(sql, cfg);
       const { seed, numRuns } = fcSettings("property_trace", 7, 8);

@@ -5,7 +5,9 @@
  *
  * - "full": every operation, including ones the spec has no event for (snooze, admin cancel
  *   of running / deferred jobs, re-finalizing an already finalized attempt);
- * - "trace": only operations with a `TraceEvent` (the exported trace must be replayable).
+ * - "trace": only operations with a `TraceEvent` (the exported trace must be replayable);
+ * - "stuck": every spec operation plus runs of rotations with no claim (an unserved or paused
+ *   queue), so queue-ring prunes carry live rows forward.
  *
  * @module
  */
@@ -183,6 +185,19 @@ class Maintain extends Step {
   }
 }
 
+/** A stuck (unserved or paused) queue while the ring keeps turning. */
+class Stuck extends Step {
+  constructor(readonly n: number) {
+    super();
+  }
+  exec(d: Driver) {
+    return d.stuck(this.n);
+  }
+  toString() {
+    return `stuck(${this.n})`;
+  }
+}
+
 class AdminCancel extends Step {
   /** `strict`: only a job of the target family, or nothing (trace runs stay in the spec). */
   constructor(readonly i: number, readonly target: Family | "any", readonly strict = false) {
@@ -223,7 +238,7 @@ class Purge extends Step {
   }
 }
 
-export type Profile = "full" | "trace";
+export type Profile = "full" | "trace" | "stuck";
 
 /** The command mix; `maxCommands` bounds the length of a generated run. */
 export function commandArb(profile: Profile, maxCommands: number) {
@@ -259,7 +274,11 @@ export function commandArb(profile: Profile, maxCommands: number) {
     idx.map((i) => new DlqRetry(i)),
     idx.map((i) => new Purge(i)),
   ];
-  if (profile === "full") {
+  if (profile === "stuck") {
+    // The queue goes unserved for a few rotations again and again, so rows reach the oldest
+    // slot unclaimed and prune carries them (or refuses above the carry limit).
+    for (let k = 0; k < 3; k++) cmds.push(fc.integer({ min: 2, max: 6 }).map((n) => new Stuck(n)));
+  } else if (profile === "full") {
     cmds.push(fc.tuple(w, idx).map(([a, b]) => new Start(a, b)));
     cmds.push(fc.tuple(w, idx, outcome).map(([a, b, c]) => new StaleFinalize(a, b, c)));
   } else {

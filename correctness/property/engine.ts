@@ -31,12 +31,18 @@ export interface PropertyConfig {
   cSlots: number;
   /** max_attempts of every job (small so retries reach the DLQ). */
   maxAttempts: number;
+  /**
+   * `p_carry_limit` of every queue-ring prune: the most live rows carried forward (engine
+   * default 5000; small here so both carried and skipped_carry_limit happen; 0: no carrying).
+   */
+  carryLimit: number;
 }
 
 export const DEFAULT_CONFIG: Omit<PropertyConfig, "schema"> = {
   qSlots: 4,
   cSlots: 3,
   maxAttempts: 2,
+  carryLimit: 3,
 };
 
 const RING_PARENTS = [
@@ -157,7 +163,12 @@ export class Driver {
   private readonly def;
 
   constructor(readonly sql: Sql, readonly cfg: PropertyConfig) {
-    this.model = new RefModel({ qSlots: cfg.qSlots, cSlots: cfg.cSlots, workers: WORKERS });
+    this.model = new RefModel({
+      qSlots: cfg.qSlots,
+      cSlots: cfg.cSlots,
+      workers: WORKERS,
+      carryLimit: cfg.carryLimit,
+    });
     for (const w of WORKERS) this.instance[w] = crypto.randomUUID();
     this.def = defineJob<{ n: number }>("prop_job", {
       queue: QUEUE,
@@ -420,12 +431,32 @@ export class Driver {
   async prune(ring: "Q" | "C"): Promise<void> {
     const target = this.model.pruneTarget(ring);
     const [{ r }] = await this.sql.unsafe(
-      this.q(`SELECT awa.prune_ring($1) AS r`),
-      [ring === "Q" ? "queue" : "claim"],
+      this.q(`SELECT awa.prune_ring($1, '10ms', $2) AS r`),
+      [ring === "Q" ? "queue" : "claim", this.cfg.carryLimit],
     );
-    this.rec.step(`prune ${ring} (target ${target}) -> ${r}`);
+    const carried = r === "carried" && target !== null
+      ? this.model.qLiveRows(target).map((x) => `j${x.job}@${x.pos}`).join(",")
+      : "";
+    this.rec.step(`prune ${ring} (target ${target}) -> ${r}${carried ? ` [${carried}]` : ""}`);
     this.model.prune(ring, r as string);
     if (r === "pruned") this.rec.event({ kind: "prune", ring });
+    if (r === "carried") {
+      this.rec.outsideSpec("carry-forward prune (checked by AwaCarryForward, not the trace spec)");
+    }
+  }
+
+  /**
+   * The queue is not served while the ring turns `n` times (other queues keep it busy):
+   * rotate and prune ring Q with no claim in between, so unclaimed rows reach the oldest slot.
+   */
+  async stuck(n: number): Promise<void> {
+    this.rec.step(`stuck queue: ${n} rotations with no claim`);
+    for (let i = 0; i < n; i++) {
+      await this.rotate("Q");
+      await this.checkDb();
+      await this.prune("Q");
+      await this.checkDb();
+    }
   }
 
   // ---------------------------------------------------------------- operators

@@ -56,7 +56,13 @@ export interface AppendedRow {
 export type CloseState = "completed" | "cancelled" | "scheduled" | "retryable" | "failed";
 
 export type RotateResult = "rotated" | "skipped_busy" | "skipped_idle";
-export type PruneResult = "pruned" | "already_pruned" | "nothing" | "skipped_live";
+export type PruneResult =
+  | "pruned"
+  | "carried"
+  | "already_pruned"
+  | "nothing"
+  | "skipped_live"
+  | "skipped_carry_limit";
 
 interface Row {
   pos: number;
@@ -118,7 +124,13 @@ export class RefModel {
   closedEver = new Set<string>();
   maxPos = 0;
 
-  constructor(opts: { qSlots: number; cSlots: number; workers: readonly string[] }) {
+  /** Most live rows a queue-ring prune carries forward (migration 010); 0 turns carrying off. */
+  readonly carryLimit: number;
+
+  constructor(
+    opts: { qSlots: number; cSlots: number; workers: readonly string[]; carryLimit?: number },
+  ) {
+    this.carryLimit = opts.carryLimit ?? 0;
     this.qN = opts.qSlots;
     this.cN = opts.cSlots;
     this.workers = opts.workers;
@@ -496,15 +508,27 @@ export class RefModel {
     return k < 2 ? null : (cur - (k - 1) + n) % n;
   }
 
-  /** Why slot t of ring Q must not be pruned (gates), or null. */
-  qGateFailure(t: number): string | null {
-    const refs = [...this.batches.entries()].filter(([, b]) => b.q === t);
-    const open = refs.filter(([, b]) => !b.closed);
-    if (open.length) return `open receipts ${open.map(([r, b]) => `${r}(j${b.job})`).join(",")}`;
+  /** Open receipts claimed from ring-Q slot t (gate (a)), described, or null. */
+  qOpenClaims(t: number): string | null {
+    const open = [...this.batches.entries()].filter(([, b]) => b.q === t && !b.closed);
+    return open.length
+      ? `open receipts ${open.map(([r, b]) => `${r}(j${b.job})`).join(",")}`
+      : null;
+  }
+
+  /** Live rows of ring-Q slot t (gate (b)): untombstoned, at or above the cursor. */
+  qLiveRows(t: number): Row[] {
     const c = this.cursor();
-    const pending = [...this.rows.values()].filter((r) =>
+    return [...this.rows.values()].filter((r) =>
       r.slot === t && r.pos >= c && !this.tomb.has(r.pos)
     );
+  }
+
+  /** Why slot t of ring Q must not be pruned (gates), or null. */
+  qGateFailure(t: number): string | null {
+    const open = this.qOpenClaims(t);
+    if (open) return open;
+    const pending = this.qLiveRows(t);
     if (pending.length) {
       return `unclaimed rows ${pending.map((r) => `j${r.job}@${r.pos}`).join(",")}`;
     }
@@ -518,25 +542,45 @@ export class RefModel {
       : null;
   }
 
+  /**
+   * The prune outcome the engine must report. Ring Q carries (migration 010) once the ring has
+   * wrapped, when gate (a) holds and at most `carryLimit` live rows keep the slot alive.
+   */
+  expectPrune(ring: "Q" | "C"): { want: PruneResult; why: string | null; carry: Row[] } {
+    const t = this.pruneTarget(ring);
+    if (t === null) return { want: "nothing", why: null, carry: [] };
+    if (!(ring === "Q" ? this.qSlotNonEmpty(t) : this.cSlotNonEmpty(t))) {
+      return { want: "already_pruned", why: null, carry: [] };
+    }
+    if (ring === "C") {
+      const why = this.cGateFailure(t);
+      return { want: why ? "skipped_live" : "pruned", why, carry: [] };
+    }
+    const open = this.qOpenClaims(t);
+    if (open) return { want: "skipped_live", why: open, carry: [] };
+    const live = this.qLiveRows(t);
+    if (live.length === 0) return { want: "pruned", why: null, carry: [] };
+    const limit = this.qGen + 1 >= this.qN ? this.carryLimit : 0;
+    const why = this.qGateFailure(t);
+    if (live.length > limit) {
+      return { want: limit > 0 ? "skipped_carry_limit" : "skipped_live", why, carry: [] };
+    }
+    return { want: "carried", why: null, carry: live };
+  }
+
   prune(ring: "Q" | "C", result: string): void {
     const t = this.pruneTarget(ring);
-    let want: PruneResult;
-    let why: string | null = null;
-    if (t === null) want = "nothing";
-    else if (!(ring === "Q" ? this.qSlotNonEmpty(t) : this.cSlotNonEmpty(t))) {
-      want = "already_pruned";
-    } else {
-      why = ring === "Q" ? this.qGateFailure(t) : this.cGateFailure(t);
-      want = why ? "skipped_live" : "pruned";
-    }
+    const { want, why, carry } = this.expectPrune(ring);
     if (want !== result) {
       fail(
         `prune ring ${ring} target slot ${t}: engine ${result}, model expects ${want}` +
           (why ? ` (the slot is live: ${why})` : ""),
       );
     }
-    if (want !== "pruned") return;
+    if (want !== "pruned" && want !== "carried") return;
     if (ring === "Q") {
+      // Carried rows keep their position; only their slot changes, to the current one.
+      for (const r of carry) r.slot = this.qCur;
       for (const [p, r] of [...this.rows]) {
         if (r.slot === t) {
           this.rows.delete(p);
