@@ -1,6 +1,7 @@
 /**
  * Failed claims back off: the delay between retries grows (doubling from the poll interval,
- * at least 250 ms, up to 30 s) and resets after a claim succeeds. A table the claim reads is
+ * at least 250 ms, up to 2 s while the database is unreachable and 30 s for lasting failures)
+ * and resets after a claim succeeds. A table the claim reads is
  * renamed to make every claim fail, then renamed back.
  */
 import assert from "node:assert/strict";
@@ -23,7 +24,7 @@ async function restoreClaims(): Promise<void> {
 }
 
 Deno.test({
-  name: "claimRetryDelayMs doubles from the poll interval, is capped at 30 s, jitters down",
+  name: "claimRetryDelayMs doubles from the poll interval, caps at 2 s (transient) or 30 s",
   ...POOL_TEST,
   fn() {
     for (let i = 0; i < 200; i++) {
@@ -33,6 +34,15 @@ Deno.test({
       assert.ok(d3 >= 3000 && d3 <= 4000, `third retry ${d3}`);
       const d50 = claimRetryDelayMs(50, 200);
       assert.ok(d50 >= 22_500 && d50 <= 30_000, `capped ${d50}`);
+      // An unreachable server: waiting longer than the pool's own reconnects only delays work
+      // once the server is back.
+      const t50 = claimRetryDelayMs(50, 200, true);
+      assert.ok(t50 >= 1500 && t50 <= 2000, `transient cap ${t50}`);
+      const t3 = claimRetryDelayMs(3, 100, true);
+      assert.ok(t3 >= 750 && t3 <= 1000, `transient third retry ${t3}`);
+      // A poll interval above the cap is kept: retries are never more frequent than polls.
+      const tp = claimRetryDelayMs(9, 5000, true);
+      assert.ok(tp >= 3750 && tp <= 5000, `transient, long poll ${tp}`);
     }
   },
 });
