@@ -31,8 +31,8 @@ export {
   ValidationError,
 } from "./src/errors.ts";
 export { VERSION } from "./src/version.ts";
-export { type Db, fromPg, type PgExecutor, type PgQueryable } from "./src/executor.ts";
-export { noDelaySocket, reconnectDelayS, type SocketTarget, withNoDelay } from "./src/socket.ts";
+export { type Db, fromPg, type PgExecutor, type PgQueryable } from "./src/db/executor.ts";
+export { noDelaySocket, reconnectDelayS, type SocketTarget, withNoDelay } from "./src/db/socket.ts";
 export {
   canonicalJson,
   DEFAULT_UNIQUE_STATES,

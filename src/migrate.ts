@@ -3,12 +3,12 @@
  * `<schema>.schema_version`.
  * @module
  */
-import { type Db, type Executor, pgErrorInfo, toExecutor } from "./executor.ts";
+import { type Db, type Executor, pgErrorInfo, toExecutor } from "./db/executor.ts";
 import { SchemaMissingError, SchemaTooNewError, SchemaTooOldError } from "./errors.ts";
 import { MIGRATIONS } from "./migrations_embedded.ts";
 import { checkSchema, inSchema } from "./schema.ts";
 import { checkOptions } from "./validate.ts";
-import { toDatabaseError } from "./db_errors.ts";
+import { toDatabaseError } from "./db/classify.ts";
 
 const MIGRATE_KEYS: ReadonlySet<string> = new Set(["schema"]);
 

@@ -3,9 +3,9 @@
  * the job that holds it, without storing job ids.
  * @module
  */
-import { type Db, toExecutor } from "../executor.ts";
+import { type Db, toExecutor } from "../db/executor.ts";
 import { ValidationError } from "../errors.ts";
-import { toDatabaseError } from "../db_errors.ts";
+import { toDatabaseError } from "../db/classify.ts";
 import { uniqueKeyHex } from "../hash.ts";
 import { checkKind, checkQueue, type JobDefinition } from "../job.ts";
 import { mapMissingSchema, requireSchema } from "../migrate.ts";

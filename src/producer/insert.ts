@@ -3,9 +3,9 @@
  * `insertMany` (one COPY per batch).
  * @module
  */
-import { type Db, type Executor, pgErrorInfo, toExecutor } from "../executor.ts";
+import { type Db, type Executor, pgErrorInfo, toExecutor } from "../db/executor.ts";
 import { AwaError, UniqueConflictError, ValidationError } from "../errors.ts";
-import { toDatabaseError } from "../db_errors.ts";
+import { toDatabaseError } from "../db/classify.ts";
 import type { JobDefinition } from "../job.ts";
 import { mapMissingSchema, requireSchema } from "../migrate.ts";
 import { checkSchema, q } from "../schema.ts";

@@ -16,7 +16,7 @@ import {
 } from "../errors.ts";
 import { checkQueue, type JobDefinition } from "../job.ts";
 import { checkSchema, q } from "../schema.ts";
-import { toExecutor } from "../executor.ts";
+import { toExecutor } from "../db/executor.ts";
 import { requireSchema } from "../migrate.ts";
 import { VERSION } from "../version.ts";
 import { CANCEL_TOPIC } from "./channels.ts";

@@ -12,7 +12,7 @@
  * @module
  */
 import type { Sql } from "postgres";
-import { isTransientDbError, toDatabaseError } from "../db_errors.ts";
+import { isTransientDbError, toDatabaseError } from "../db/classify.ts";
 import { backoffDelay } from "./core.ts";
 import { finalizeAttempts, type FinalizedRow, type FinalizeItem } from "./queries.ts";
 

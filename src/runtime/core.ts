@@ -4,7 +4,7 @@
  * @module
  */
 import type { Sql } from "postgres";
-import { isTransientDbError, toDatabaseError } from "../db_errors.ts";
+import { isTransientDbError, toDatabaseError } from "../db/classify.ts";
 import type { AwaError } from "../errors.ts";
 import type { Completer } from "./completer.ts";
 import type { Attempt } from "./dispatcher.ts";

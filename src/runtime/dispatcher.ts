@@ -4,7 +4,7 @@
  * polling timer (the fallback when notifications are lost).
  * @module
  */
-import { isTransientDbError, toDatabaseError } from "../db_errors.ts";
+import { isTransientDbError, toDatabaseError } from "../db/classify.ts";
 import { DeadlineExceededError, TerminalError } from "../errors.ts";
 import type { FinalizedRow, FinalizeItem } from "./queries.ts";
 import { claimBatch, type ClaimedRow, writeProgress } from "./queries.ts";

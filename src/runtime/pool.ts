@@ -2,7 +2,7 @@
  * Options of the pools the runtime opens itself (`new Client(url)`).
  * @module
  */
-import { withNoDelay } from "../socket.ts";
+import { withNoDelay } from "../db/socket.ts";
 
 /**
  * postgres.js options for a runtime pool of `max` connections: {@link withNoDelay}

@@ -4,8 +4,8 @@
  * @module
  */
 import type { Sql, TransactionSql } from "postgres";
-import { TransactionStateError, ValidationError } from "./errors.ts";
-import { checkOptions, describe } from "./validate.ts";
+import { TransactionStateError, ValidationError } from "../errors.ts";
+import { checkOptions, describe } from "../validate.ts";
 
 /** Minimal shape of a node-postgres `Client` or `PoolClient` that Awa needs. */
 export interface PgQueryable {

@@ -3,7 +3,7 @@
  * failures a retry can cure, and turns anything unexpected into a {@link DatabaseError}.
  * @module
  */
-import { AwaError, DatabaseError } from "./errors.ts";
+import { AwaError, DatabaseError } from "../errors.ts";
 import { pgErrorInfo } from "./executor.ts";
 
 /** SQLSTATE classes and codes that a later attempt of the same statement can succeed on. */
