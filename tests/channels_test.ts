@@ -1,7 +1,7 @@
 /** NOTIFY channel names: the TypeScript and SQL derivations agree for every schema shape. */
 import assert from "node:assert/strict";
 import { migrate } from "../mod.ts";
-import { CANCEL_TOPIC, notifyChannel } from "../src/runtime/channels.ts";
+import { CANCEL_TOPIC, notifyChannel } from "../src/db/channels.ts";
 import { testDatabase } from "./support/db.ts";
 import { POOL_TEST } from "./producer_support.ts";
 

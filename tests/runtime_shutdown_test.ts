@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { Client, defineJob, insert, type Job, ShutdownAbortError } from "../mod.ts";
+import { LISTEN_APPLICATION_NAME } from "../src/db/notifier.ts";
 import { testDatabase } from "./support/db.ts";
 import {
   finalizeRaw,
@@ -113,11 +114,11 @@ Deno.test({
   },
 });
 
-/** Backends of this database currently in a LISTEN (their last statement). */
+/** Backends of this database that are a notifier's LISTEN connection. */
 async function listenPids(): Promise<number[]> {
   const rows = await sql<{ pid: number }[]>`
     SELECT pid FROM pg_stat_activity
-    WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ILIKE 'listen%'`;
+    WHERE datname = current_database() AND application_name = ${LISTEN_APPLICATION_NAME}`;
   return rows.map((r) => r.pid);
 }
 
@@ -154,18 +155,18 @@ Deno.test({
       const ids: number[] = [];
       for (let i = 0; i < 10; i++) ids.push((await insert(sql, ping, { n: i })).id);
       await waitFor("jobs complete without the listener", () => ids.every((id) => done.has(id)));
-      const relisten = await waitFor("postgres.js listens again", async () => {
+      const relisten = await waitFor("the notifier listens again", async () => {
         const p = await listenPids();
         return p.length === 1 && p[0] !== old ? p[0] : null;
       });
       console.log(`LISTEN backend ${old} terminated; re-listened on ${relisten}`);
     } finally {
       await polling.shutdown({ timeoutMs: 1000 });
-      await pools[0].end({ timeout: 1 }); // closes its listen connection too
+      await pools[0].end({ timeout: 1 }); // shutdown already closed the LISTEN connection
     }
 
     // With a 10-minute poll only a notification can wake the dispatcher: after the LISTEN
-    // backend is killed and postgres.js re-listens, a new job still starts at once.
+    // backend is killed and the notifier re-listens, a new job still starts at once.
     const notified = make(600_000);
     try {
       await notified.start();

@@ -19,7 +19,7 @@ import { checkSchema, q } from "../schema.ts";
 import { toExecutor } from "../db/executor.ts";
 import { requireSchema } from "../migrate.ts";
 import { VERSION } from "../version.ts";
-import { CANCEL_TOPIC } from "./channels.ts";
+import { CANCEL_TOPIC } from "../db/channels.ts";
 import { Completer } from "./completer.ts";
 import { RuntimeCore } from "./core.ts";
 import {
@@ -30,7 +30,7 @@ import {
   releaseItemOf,
 } from "./dispatcher.ts";
 import { Maintenance, type MaintenanceStats } from "./maintenance.ts";
-import { Notifier } from "./notifier.ts";
+import { Notifier, type Subscription } from "../db/notifier.ts";
 import {
   boolOr,
   checkEventName,
@@ -60,9 +60,10 @@ export interface ClientOptions {
   timings?: RuntimeTimings;
   /**
    * Pool size when the client opens its own pool from a URL. Default 10; 1 works. Work
-   * (claims, heartbeats, outcomes, maintenance statements) shares the pool; the client opens
-   * two connections of its own beside it: one for LISTEN and, with maintenance on, one that
-   * holds the leader lock. A client thus uses at most `poolSize + 2` connections.
+   * (claims, heartbeats, outcomes, maintenance statements) shares the pool; beside it the
+   * process keeps one LISTEN connection per URL, shared by every client on that URL, and
+   * with maintenance on each client opens one that holds the leader lock. A client thus uses
+   * at most `poolSize + 2` connections.
    */
   poolSize?: number;
 }
@@ -129,15 +130,18 @@ export class Client {
   /** One-connection pool that holds the leader lock (with maintenance on). */
   #lockSql: Sql | null = null;
   #state: State = "new";
-  #notifier: Notifier | null = null;
+  /** What the notifier listens on: clients on the same pool or URL share its connection. */
+  #listenDb: Sql | string;
+  #subscriptions: Subscription[] = [];
   #heartbeatTimer: ReturnType<typeof setInterval> | null = null;
   #stopPromise: Promise<void> | null = null;
 
   /**
    * @param db a connection URL (the client opens its pool, see `ClientOptions.poolSize`) or a
    *   postgres.js `Sql`, used as the pool; any size works, one connection included. Beside
-   *   the pool the client opens one connection for LISTEN (as postgres.js's `listen` does)
-   *   and, with maintenance on, one that holds the leader lock, with the pool's settings.
+   *   the pool the process keeps one LISTEN connection per pool (shared by every client on
+   *   it), and with maintenance on the client opens one that holds the leader lock, both with
+   *   the pool's settings.
    * @param options queues, schema and timings.
    */
   constructor(db: Sql | string, options: ClientOptions) {
@@ -204,6 +208,7 @@ export class Client {
       throw new ValidationError("db", "must be a postgres.js Sql (not a transaction) or a URL");
     }
     this.#options = options;
+    this.#listenDb = typeof db === "string" ? db : sql;
     this.#core = new RuntimeCore(sql, schema, crypto.randomUUID());
   }
 
@@ -341,18 +346,18 @@ export class Client {
   /** Subscribe every dispatcher to its queue's wakeups and the client to cancel notices. */
   async #listen(): Promise<void> {
     const core = this.#core;
-    const notifier = new Notifier(core.sql, core.schema, {
+    const notifier = new Notifier(this.#listenDb, core.schema, {
       checkIntervalMs: this.#timings.listenCheckIntervalMs,
       onError: (err, where) => core.emitError(err, where),
     });
-    this.#notifier = notifier;
     for (const d of this.#dispatchers) {
-      await notifier.subscribe(d.queue, () => d.wake());
+      // After a re-listen wakeups may have been lost: claim now instead of at the next poll.
+      const wake = () => d.wake();
+      this.#subscriptions.push(await notifier.subscribe(d.queue, wake, { onRelisten: wake }));
     }
-    await notifier.subscribe(CANCEL_TOPIC, (payload) => this.#onEndNotice(payload));
-    notifier.onRelisten(() => {
-      for (const d of this.#dispatchers) d.wake();
-    });
+    this.#subscriptions.push(
+      await notifier.subscribe(CANCEL_TOPIC, (payload) => this.#onEndNotice(payload)),
+    );
   }
 
   /**
@@ -460,7 +465,7 @@ export class Client {
     if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
     await this.#maintenance?.stop();
     await this.#lockSql?.end({ timeout: 5 });
-    await this.#notifier?.close();
+    await Promise.all(this.#subscriptions.splice(0).map((s) => s.unsubscribe()));
     try {
       await core.sql.unsafe(
         q(core.schema, "DELETE FROM awa.runtime_instances WHERE instance_id = $1"),
