@@ -242,7 +242,9 @@ type CtxEntry = {
  * `ctx`, and that {@link ContextOutcome} names exactly those entries: a miss fails `deno check`.
  */
 const _tableIsComplete: [
-  Exclude<keyof OutcomeConstructors, CtxMethodOf> | Exclude<ContextOutcome, CtxEntry> | Exclude<
+  | Exclude<keyof OutcomeConstructors, CtxMethodOf>
+  | Exclude<ContextOutcome, CtxEntry>
+  | Exclude<
     CtxEntry,
     ContextOutcome
   >,
