@@ -10,9 +10,10 @@
  *   (SQL may cancel a deferred job whose unique key another job holds: see policy.ts).
  *
  * The dispatcher and the context only consult this table. A new outcome (say
- * `waitForCallback`) is its constructor in {@link OutcomeConstructors}, its event payloads in
- * {@link OutcomeEvents}, its name in {@link ContextOutcome}, its entry in {@link OUTCOMES}, and
- * its transition in `awa.finalize_attempts`.
+ * `waitForCallback`) is its constructor in {@link OutcomeConstructors}, its events in
+ * {@link OutcomeEvents} and {@link OUTCOME_EVENT_NAMES}, its name in {@link ContextOutcome}, its
+ * entry in {@link OUTCOMES} (all in this file; `deno check` fails while one is missing), and its
+ * transition in `awa.finalize_attempts`.
  *
  * Rescue outcomes (`rescue_unstarted`, `rescue_heartbeat`, `rescue_deadline`) end attempts of
  * any runtime, possibly a dead one; `awa.rescue_candidates` builds their items in SQL, and the
@@ -72,6 +73,16 @@ export interface OutcomeEvents {
   /** The job failed for good because it ran out of attempts. */
   exhausted: { job: Job<unknown>; error: string; dlq: boolean };
 }
+
+/** The name of every event of {@link OutcomeEvents}; the Record type keeps the list complete. */
+export const OUTCOME_EVENT_NAMES: Readonly<Record<keyof OutcomeEvents, true>> = Object.freeze({
+  completed: true,
+  retried: true,
+  snoozed: true,
+  cancelled: true,
+  failed: true,
+  exhausted: true,
+});
 
 /** One event ready to emit: its name and payload. */
 export type OutcomeEvent = {
