@@ -311,20 +311,30 @@ async function claimOne(max: number) {
   return c;
 }
 
-const samplePayloads: { [K in keyof typeof OUTCOMES]: Decided & { name: K } } = {
-  complete: { name: "complete", payload: { result: null, json: null } },
-  retry: { name: "retry", payload: { delayMs: null, error: "Error: e" } },
-  snooze: { name: "snooze", payload: { delayMs: 0 } },
-  cancel: { name: "cancel", payload: { reason: "r" } },
-  fail: { name: "fail", payload: { error: "TerminalError: t" } },
-  release: { name: "release", payload: {} },
-};
+const retried: Decided = { name: "retry", payload: { delayMs: null, error: "Error: e" } };
+const released: Decided = { name: "release", payload: {} };
+/**
+ * Outcomes SQL callers send without a state (awa.cancel_job, the rescue items of
+ * awa.rescue_candidates, direct calls), which awa.finalize_attempts therefore plans itself, each
+ * with the table entry whose plan it must match.
+ */
+const plannedInSql: [Decided, outcome?: string][] = [
+  [{ name: "complete", payload: { result: null, json: null } }],
+  [retried],
+  [{ name: "snooze", payload: { delayMs: 0 } }],
+  [{ name: "cancel", payload: { reason: "r" } }],
+  [{ name: "fail", payload: { error: "TerminalError: t" } }],
+  [released],
+  [released, "rescue_unstarted"],
+  [retried, "rescue_heartbeat"],
+  [retried, "rescue_deadline"],
+];
 
 Deno.test({
   name: "SQL plans an item without a state the way policy.ts does",
   ...POOL_TEST,
   async fn() {
-    for (const d of Object.values(samplePayloads)) {
+    for (const [d, sqlOutcome] of plannedInSql) {
       for (const max of [1, 5]) {
         const c = await claimOne(max);
         const job = fakeJob(c.attempt, c.max_attempts);
@@ -332,11 +342,12 @@ Deno.test({
           { claimSlot: c.claim_slot, batchId: c.batch_id, idx: c.idx, job, progress: null },
           d,
         );
+        const outcome = sqlOutcome ?? tsItem.outcome;
         const { claim_slot, batch_id, idx, job_id, run_lease } = c;
-        const raw = [{ claim_slot, batch_id, idx, job_id, run_lease, outcome: tsItem.outcome }];
+        const raw = [{ claim_slot, batch_id, idx, job_id, run_lease, outcome }];
         const [applied] = await sql<{ state: string }[]>`
           SELECT state FROM awa.finalize_attempts(${JSON.stringify(raw)}::text::jsonb)`;
-        assert.equal(applied.state, tsItem.state, `${d.name}, max_attempts ${max}`);
+        assert.equal(applied.state, tsItem.state, `${outcome} as ${d.name}, max_attempts ${max}`);
       }
     }
   },
