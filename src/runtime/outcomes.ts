@@ -237,7 +237,11 @@ type PayloadOf<K extends OutcomeName> = (typeof OUTCOMES)[K] extends OutcomeSpec
   ? P
   : never;
 
-/** `outcome` of a finalize item: a wire name of the table or a rescue kind built in SQL. */
+/**
+ * `outcome` of a finalize item: a `wire` name of the table or a rescue kind built in SQL. (The
+ * table's names are typed `string`: an entry's payload type is given explicitly, so its wire
+ * literal cannot be inferred as well.)
+ */
 export type WireOutcome = (typeof OUTCOMES)[OutcomeName]["wire"] | RescueOutcome;
 
 /** The `ctx` method of each entry that has one. */
