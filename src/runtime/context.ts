@@ -1,25 +1,13 @@
 /**
- * The handler context: cancellation signal, explicit outcomes and progress.
+ * The handler context: cancellation signal, the outcome constructors of the outcome table
+ * (outcomes.ts) and progress.
  * @module
  */
 import { ValidationError } from "../errors.ts";
-import type { JobContext, Outcome, Progress } from "./types.ts";
+import { outcomeConstructors } from "./outcomes.ts";
+import type { JobContext, Progress } from "./types.ts";
 
 const MAX_PROGRESS_BYTES = 64 * 1024;
-
-const outcomes = new WeakSet<object>();
-
-/** True when a handler's return value is an outcome built by the context. */
-export function isOutcome(value: unknown): value is Outcome {
-  return typeof value === "object" && value !== null && outcomes.has(value);
-}
-
-function checkDelay(ms: unknown, field: string): number {
-  if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0) {
-    throw new ValidationError(field, "must be a finite number of milliseconds ≥ 0");
-  }
-  return ms;
-}
 
 /** Mutable progress of one attempt plus its flush bookkeeping. */
 export class ProgressState {
@@ -36,16 +24,9 @@ export function createContext(
   progress: ProgressState,
   flush: () => Promise<boolean>,
 ): JobContext {
-  const make = (type: Outcome["type"], extra: { delayMs?: number; reason?: string }) => {
-    const o = Object.freeze({ type, ...extra }) as unknown as Outcome;
-    outcomes.add(o);
-    return o;
-  };
   return {
     signal,
-    retryAfter: (ms) => make("retry", { delayMs: checkDelay(ms, "retryAfter(ms)") }),
-    snooze: (ms) => make("snooze", { delayMs: checkDelay(ms, "snooze(ms)") }),
-    cancel: (reason) => make("cancel", { reason: String(reason ?? "") }),
+    ...outcomeConstructors,
     setProgress(percent, message) {
       if (typeof percent !== "number" || Number.isNaN(percent)) {
         throw new ValidationError("setProgress(percent)", "must be a number");

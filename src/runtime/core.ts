@@ -8,8 +8,8 @@ import { isTransientDbError, toDatabaseError } from "../db/classify.ts";
 import type { AwaError } from "../errors.ts";
 import type { Completer } from "./completer.ts";
 import type { Attempt } from "./dispatcher.ts";
-import type { FinalizedRow } from "./queries.ts";
-import type { ClientEvents, Job, WorkerEntry } from "./types.ts";
+import type { OutcomeEvent } from "./outcomes.ts";
+import type { ClientEvents, WorkerEntry } from "./types.ts";
 
 type Listener<E extends keyof ClientEvents> = (event: ClientEvents[E]) => unknown;
 
@@ -154,31 +154,9 @@ export class RuntimeCore {
     st.suppressed = 0;
   }
 
-  /** Emit the lifecycle event matching a committed finalization. */
-  emitOutcome(
-    job: Job<unknown>,
-    row: FinalizedRow,
-    info: { result: unknown; error: string; durationMs: number },
-  ): void {
-    switch (row.state) {
-      case "completed":
-        this.emit("completed", { job, result: info.result, durationMs: info.durationMs });
-        break;
-      case "retryable":
-        this.emit("retried", { job, error: info.error, runAt: row.run_at });
-        break;
-      case "scheduled":
-        this.emit("snoozed", { job, runAt: row.run_at });
-        break;
-      case "cancelled":
-        this.emit("cancelled", { job, reason: info.error });
-        break;
-      case "failed": {
-        const payload = { job, error: info.error, dlq: row.held === "dlq" };
-        if (row.outcome === "fail") this.emit("failed", payload);
-        else this.emit("exhausted", payload);
-        break;
-      }
-    }
+  /** Emit the event of a committed outcome (built by the outcome table, outcomes.ts). */
+  emitOutcome(event: OutcomeEvent): void {
+    // The union pairs each name with its payload; emit's generic cannot see that pairing.
+    this.emit(event.name, event.payload as never);
   }
 }

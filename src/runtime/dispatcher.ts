@@ -8,7 +8,14 @@ import { isTransientDbError, toDatabaseError } from "../db/classify.ts";
 import { DeadlineExceededError, TerminalError } from "../errors.ts";
 import type { FinalizedRow, FinalizeItem } from "./queries.ts";
 import { claimBatch, type ClaimedRow, writeProgress } from "./queries.ts";
-import { createContext, isOutcome, ProgressState } from "./context.ts";
+import { createContext, ProgressState } from "./context.ts";
+import {
+  type Decided,
+  eventOf,
+  finalizeItemOf as itemOf,
+  fromReturned,
+  fromThrown,
+} from "./outcomes.ts";
 import type { ResolvedQueueConfig } from "./options.ts";
 import type { Job, JobError, Progress } from "./types.ts";
 import type { RuntimeCore } from "./core.ts";
@@ -44,21 +51,15 @@ export interface Attempt {
  */
 export const CANCELLED_WHILE_RUNNING = "cancelled while running";
 
-/** A finalization item for an attempt, addressed by its receipt. */
-export function finalizeItemOf(a: Attempt, outcome: FinalizeItem["outcome"]): FinalizeItem {
-  return {
-    claim_slot: a.claimSlot,
-    batch_id: a.batchId,
-    idx: a.idx,
-    job_id: a.job.id,
-    run_lease: a.job.runLease,
-    outcome,
-  };
+/** The finalize item of an attempt's outcome (see the outcome table, outcomes.ts). */
+export function finalizeItemOf(a: Attempt, d: Decided): FinalizeItem {
+  const { claimSlot, batchId, idx, job } = a;
+  return itemOf({ claimSlot, batchId, idx, job, progress: a.progress.value }, d);
 }
 
-/** Hand an attempt back without counting it: a zero-delay snooze that keeps its progress. */
+/** Hand an attempt back without counting it (the table's `release`: it keeps its progress). */
 export function releaseItemOf(a: Attempt): FinalizeItem {
-  return { ...finalizeItemOf(a, "snooze"), delay_s: 0, progress: a.progress.value };
+  return finalizeItemOf(a, { name: "release", payload: {} });
 }
 
 /** Receipt id of an attempt: batch_id · 65536 + index. */
@@ -84,11 +85,6 @@ function toJob(row: ClaimedRow, queue: string): Job<unknown> {
     errors: (row.errors as JobError[] | null) ?? [],
     deadlineAt: row.deadline_at,
   };
-}
-
-function errorText(err: unknown): string {
-  if (err instanceof Error) return `${err.name}: ${err.message}`;
-  return String(err);
 }
 
 /** Longest wait between claim retries while claims keep failing for a lasting reason, in ms. */
@@ -430,9 +426,7 @@ export class QueueDispatcher {
     const core = this.#core;
     const started = performance.now();
     this.#executing.add(a);
-    const item = finalizeItemOf(a, "completed");
-    let result: unknown = undefined;
-    let errorMessage = "";
+    let decided: Decided;
     try {
       const worker = core.workers.get(a.job.kind);
       if (!worker) throw new TerminalError(`unknown job kind: ${a.job.kind}`);
@@ -448,34 +442,13 @@ export class QueueDispatcher {
         throw new TerminalError(`invalid args: ${(err as Error)?.message ?? err}`);
       }
       const ctx = createContext(a.controller.signal, a.progress, () => this.#flushProgress(a));
-      const out = await worker.handler(a.job, ctx);
-      if (isOutcome(out)) {
-        if (out.type === "retry") {
-          item.outcome = "retry";
-          item.delay_s = out.delayMs! / 1000;
-          errorMessage = "retry requested by handler";
-          item.error = errorMessage;
-        } else if (out.type === "snooze") {
-          item.outcome = "snooze";
-          item.delay_s = out.delayMs! / 1000;
-        } else {
-          item.outcome = "cancel";
-          errorMessage = out.reason ?? "";
-          item.error = errorMessage;
-        }
-      } else {
-        result = out;
-        item.result = out === undefined ? null : JSON.parse(JSON.stringify(out) ?? "null");
-      }
+      decided = fromReturned(await worker.handler(a.job, ctx));
     } catch (err) {
-      errorMessage = errorText(err);
-      item.outcome = err instanceof TerminalError ? "fail" : "retry";
-      item.error = errorMessage.slice(0, 10_000);
-      item.delay_s = null;
+      decided = fromThrown(err);
     } finally {
       this.#executing.delete(a);
     }
-    if (item.outcome !== "completed") item.progress = a.progress.value;
+    const item = finalizeItemOf(a, decided);
 
     // The worker is free as soon as the handler returns and starts a held job at once; the
     // outcome commits in the completer's next group flush. Until it does, the attempt is still
@@ -508,11 +481,8 @@ export class QueueDispatcher {
       }
       return;
     }
-    core.emitOutcome(a.job, row, {
-      result,
-      error: errorMessage,
-      durationMs: performance.now() - started,
-    });
+    const event = eventOf(decided, { job: a.job, row, durationMs: performance.now() - started });
+    if (event !== null) core.emitOutcome(event);
   }
 
   async #flushProgress(a: Attempt): Promise<boolean> {

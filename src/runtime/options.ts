@@ -6,6 +6,7 @@
  */
 import { ValidationError } from "../errors.ts";
 import type { ClientEvents, QueueConfig, RateLimit, RuntimeTimings } from "./types.ts";
+import { OUTCOME_EVENT_NAMES } from "./outcomes.ts";
 
 /** One hour in ms: the ceiling of polling intervals. */
 export const HOUR_MS = 3_600_000;
@@ -215,12 +216,7 @@ export function resolveShutdown(options: unknown): { timeoutMs: number } {
 
 /** Every event {@link ClientEvents} defines; the Record type keeps the list complete. */
 const EVENT_NAMES: Record<keyof ClientEvents, true> = {
-  completed: true,
-  retried: true,
-  snoozed: true,
-  cancelled: true,
-  failed: true,
-  exhausted: true,
+  ...OUTCOME_EVENT_NAMES,
   rescued: true,
   stale: true,
   error: true,

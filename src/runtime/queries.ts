@@ -6,6 +6,8 @@
  */
 import type { Sql } from "postgres";
 import { q } from "../schema.ts";
+import type { WireOutcome } from "./outcomes.ts";
+import type { NextState } from "./policy.ts";
 
 /** A claimed row as `awa.claim_batch` returns it. */
 export interface ClaimedRow {
@@ -38,7 +40,9 @@ export interface FinalizeItem {
   idx: number;
   job_id: number;
   run_lease: number;
-  outcome: "completed" | "retry" | "fail" | "snooze" | "cancel" | `rescue_${string}`;
+  outcome: WireOutcome;
+  /** Planned state (policy.ts); absent in items built in SQL, which plan there. */
+  state?: NextState;
   delay_s?: number | null;
   error?: string | null;
   result?: unknown;

@@ -4,6 +4,9 @@
  * @module
  */
 import type { JobDefinition } from "../job.ts";
+import type { OutcomeConstructors, OutcomeEvents } from "./outcomes.ts";
+
+export type { Outcome } from "./outcomes.ts";
 
 /** A claimed job, as its handler sees it. */
 export interface Job<A> {
@@ -46,18 +49,8 @@ export interface Progress {
   metadata: Record<string, unknown>;
 }
 
-declare const outcomeBrand: unique symbol;
-
-/** A non-default handler outcome; build one with `ctx.retryAfter`, `ctx.snooze` or `ctx.cancel`. */
-export interface Outcome {
-  readonly [outcomeBrand]: true;
-  readonly type: "retry" | "snooze" | "cancel";
-  readonly delayMs?: number;
-  readonly reason?: string;
-}
-
-/** What a handler gets besides the job. */
-export interface JobContext {
+/** What a handler gets besides the job; its outcome constructors are in outcomes.ts. */
+export interface JobContext extends OutcomeConstructors {
   /**
    * Aborted when this attempt should stop; `signal.reason` says why, as an error class
    * exported from the module (each with a stable `code`):
@@ -73,12 +66,6 @@ export interface JobContext {
    * In every case the handler's eventual outcome is ignored.
    */
   readonly signal: AbortSignal;
-  /** Retry after `ms` milliseconds; counts as an attempt. Return the result from the handler. */
-  retryAfter(ms: number): Outcome;
-  /** Run again after `ms` milliseconds without counting an attempt. Return it from the handler. */
-  snooze(ms: number): Outcome;
-  /** Cancel the job for good. Return it from the handler. */
-  cancel(reason: string): Outcome;
   /** Record progress (0-100, clamped) and a message; saved with the next flush or outcome. */
   setProgress(percent: number, message?: string): void;
   /** Shallow-merge keys into the progress checkpoint metadata. */
@@ -186,22 +173,11 @@ export interface RuntimeTimings {
   listenCheckIntervalMs?: number;
 }
 
-/** Events emitted after the transition they describe has committed. */
-export interface ClientEvents {
-  completed: { job: Job<unknown>; result: unknown; durationMs: number };
-  retried: { job: Job<unknown>; error: string; runAt: Date | null };
-  snoozed: { job: Job<unknown>; runAt: Date | null };
-  /**
-   * The job was cancelled: by its handler (`ctx.cancel(reason)`), or by an operator while this
-   * process held its attempt (`reason` is then `"cancelled while running"`; the operator's text
-   * is in the job's errors). Emitted once per attempt, when the cancel reaches it; the
-   * handler's late outcome then emits nothing more.
-   */
-  cancelled: { job: Job<unknown>; reason: string };
-  /** The job failed for good because of a terminal error (TerminalError, unknown kind, bad args). */
-  failed: { job: Job<unknown>; error: string; dlq: boolean };
-  /** The job failed for good because it ran out of attempts. */
-  exhausted: { job: Job<unknown>; error: string; dlq: boolean };
+/**
+ * Events emitted after the transition they describe has committed: those of handler outcomes
+ * (see outcomes.ts), and the runtime's own.
+ */
+export interface ClientEvents extends OutcomeEvents {
   /** This client, as maintenance leader, rescued an attempt. */
   rescued: { jobId: number; runLease: number; reason: "heartbeat" | "deadline"; state: string };
   /** A completion arrived for an attempt that was no longer current; nothing was written. */
