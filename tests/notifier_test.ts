@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { Client, defineJob, insert, JobCancelledError, migrate } from "../mod.ts";
 import { Notifier } from "../src/runtime/notifier.ts";
 import { testDatabase } from "./support/db.ts";
-import { POOL_TEST, sleep, TIMINGS, waitFor } from "./runtime_support.ts";
+import { POOL_TEST, sleep, TIMINGS, waitFor, withTimings } from "./runtime_support.ts";
 
 const t = await testDatabase("notifier");
 const sql = t.sql;
@@ -62,7 +62,7 @@ Deno.test({
     const signals = new Map<string, AbortSignal>();
     const release = new Map<string, () => void>();
     const clients = ["awa", "awa_b"].map((schema) => {
-      const c = new Client(t.connect(), { schema, queues: { side: {} }, timings: TIMINGS });
+      const c = new Client(t.connect(), { schema, queues: { side: {} }, ...TIMINGS });
       c.work(block, (_job, ctx) => {
         signals.set(schema, ctx.signal);
         return new Promise<string>((resolve) => {
@@ -107,7 +107,7 @@ Deno.test({
     const client = new Client(pool, {
       // Only notifications (or the re-listen wakeup) can start a job within the test.
       queues: { probe_q: { pollIntervalMs: 3_600_000 } },
-      timings: { ...TIMINGS, listenCheckIntervalMs: 200 },
+      ...withTimings({ notifier: { checkIntervalMs: 200 } }),
       maintenance: false,
     });
     client.work(ping, () => null);
