@@ -84,14 +84,21 @@ export {
 export type {
   ClientEvents,
   Handler,
+  HeartbeatOptions,
   Job,
   JobContext,
   JobError,
+  NotifierOptions,
   Outcome,
   Progress,
   QueueConfig,
   RateLimit,
-  RuntimeTimings,
 } from "./src/runtime/types.ts";
-export type { MaintenanceStats } from "./src/runtime/maintenance.ts";
+export type { MaintenanceOptions, MaintenanceStats } from "./src/maintenance/registry.ts";
+export type { LeaderOptions } from "./src/maintenance/leader.ts";
+export type { PromoteOptions } from "./src/maintenance/promote.ts";
+export type { RescueOptions } from "./src/maintenance/rescue.ts";
+export type { RingsOptions } from "./src/maintenance/rings.ts";
+export type { FoldOptions } from "./src/maintenance/fold.ts";
+export type { RuntimesOptions } from "./src/maintenance/runtimes.ts";
 export { cancelByUniqueKey, type CancelByUniqueKeyOptions } from "./src/producer/cancel.ts";

@@ -78,7 +78,7 @@ const client = new Client(sql, {
     reports: { maxWorkers: 8 },
     images: { maxWorkers: 16 },
   },
-  timings: { promoteIntervalMs: 100 },
+  maintenance: { promote: { intervalMs: 100 } },
 });
 client.work(sendEmail, (job) => {
   if (job.attempt === 1) pickups.push(now() - job.args.t0);

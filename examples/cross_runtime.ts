@@ -40,7 +40,7 @@ const seen: string[] = [];
 const client = new Client(sql, {
   schema,
   queues: { xrt: { maxWorkers: 4, pollIntervalMs: 50 } },
-  timings: { promoteIntervalMs: 50 },
+  maintenance: { promote: { intervalMs: 50 } },
 });
 client.work(greet, (job) => {
   if (job.args.name === "boom") throw new TerminalError("boom is not a name");

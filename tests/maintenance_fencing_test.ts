@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { Client, defineJob } from "../mod.ts";
 import { testDatabase } from "./support/db.ts";
-import { POOL_TEST, sleep, TIMINGS, waitFor } from "./runtime_support.ts";
+import { POOL_TEST, sleep, waitFor, withTimings } from "./runtime_support.ts";
 
 const t = await testDatabase("maintenance_fencing");
 const sql = t.sql;
@@ -41,13 +41,15 @@ Deno.test({
   name: "a deposed leader runs no step beside its successor (10 lock terminations, 1 s ping)",
   ...POOL_TEST,
   async fn() {
-    const timings = { ...TIMINGS, leaderPingMs: 1000, promoteIntervalMs: 20 };
+    const timings = withTimings({
+      maintenance: { leader: { pingMs: 1000 }, promote: { intervalMs: 20 } },
+    });
     const tick = defineJob<{ n: number }>("tick", { queue: "fence" });
     const errors: string[] = [];
     const make = (name: string, db: Parameters<typeof t.connect>[0] | string) => {
       const c = new Client(
         typeof db === "string" ? db : t.connect(db),
-        { queues: { fence: {} }, timings },
+        { queues: { fence: {} }, ...timings },
       );
       c.work(tick, () => name);
       c.on("error", (e) => void errors.push(`${name} ${e.where}: ${e.error}`));

@@ -14,7 +14,7 @@ import * as path from "node:path";
 import postgres from "postgres";
 import { Client, defineJob, insert, migrate } from "../mod.ts";
 import { startEmbeddedPostgres } from "../dev/embedded_postgres.ts";
-import { jobState, POOL_TEST, sleep, TIMINGS, waitFor } from "./runtime_support.ts";
+import { jobState, POOL_TEST, sleep, waitFor, withTimings } from "./runtime_support.ts";
 
 const server = await startEmbeddedPostgres();
 const adminUrl = server.url;
@@ -91,7 +91,9 @@ Deno.test({
   name: "after a server restart exactly one client leads and no deposed leader runs a step",
   ...POOL_TEST,
   async fn() {
-    const timings = { ...TIMINGS, leaderPingMs: 1000, promoteIntervalMs: 20 };
+    const timings = withTimings({
+      maintenance: { leader: { pingMs: 1000 }, promote: { intervalMs: 20 } },
+    });
     const tick = defineJob<{ n: number }>("tick", { queue: "outage" });
     const electionReports: Record<string, number> = { a: 0, b: 0 };
     const completed = new Set<number>();
@@ -106,7 +108,7 @@ Deno.test({
         backoff: (n: number) => Math.min(0.05 * 2 ** n, 1),
         connection: { application_name: name },
       });
-      const c = new Client(pool, { queues: { outage: {} }, timings });
+      const c = new Client(pool, { queues: { outage: {} }, ...timings });
       c.work(tick, () => name);
       c.on("completed", ({ job }) => void completed.add(job.id));
       c.on("error", (e) => {

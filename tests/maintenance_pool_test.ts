@@ -49,7 +49,7 @@ for (const poolSize of [1, 2]) {
       const queue = `url_${poolSize}`;
       const client = new Client(t.url, {
         queues: { [queue]: { maxWorkers: 64 } },
-        timings: TIMINGS,
+        ...TIMINGS,
         poolSize,
       });
       await runJobs(client, queue);
@@ -67,7 +67,7 @@ for (const max of [1, 2]) {
         const queue = `sql_${max}`;
         const client = new Client(pool, {
           queues: { [queue]: { maxWorkers: 64 } },
-          timings: TIMINGS,
+          ...TIMINGS,
         });
         await runJobs(client, queue);
       } finally {

@@ -1,12 +1,20 @@
 /**
  * Dead runtimes (issue 9 item 10): the leader removes rows of `awa.runtime_instances` unseen
- * for `runtimeStalenessMs`; live runtimes stay, and a live runtime whose row went missing
+ * for `maintenance.runtimes.stalenessMs`; live runtimes stay, and a live runtime whose row went missing
  * lists itself again at its next heartbeat.
  */
 import assert from "node:assert/strict";
 import { Client, defineJob, ValidationError } from "../mod.ts";
 import { testDatabase } from "./support/db.ts";
-import { Fixture, POOL_TEST, sleep, TIMINGS, waitFor } from "./runtime_support.ts";
+import {
+  Fixture,
+  POOL_TEST,
+  sleep,
+  TIMINGS,
+  type Timings,
+  waitFor,
+  withTimings,
+} from "./runtime_support.ts";
 
 const t = await testDatabase("maintenance_runtimes");
 const sql = t.sql;
@@ -18,8 +26,12 @@ async function listed(id: string): Promise<boolean> {
   return n === 1;
 }
 
-function client(maintenance: boolean, timings = TIMINGS): Client {
-  const c = new Client(t.connect(), { queues: { rt: {} }, timings, maintenance });
+function client(maintenance: boolean, timings: Timings = TIMINGS): Client {
+  const c = new Client(t.connect(), {
+    queues: { rt: {} },
+    ...timings,
+    ...(maintenance ? {} : { maintenance: false }),
+  });
   c.work(job, () => {});
   return c;
 }
@@ -28,7 +40,7 @@ Deno.test({
   name: "the leader removes a SIGKILLed runtime after the staleness; live runtimes stay",
   ...POOL_TEST,
   async fn() {
-    const fixtureTimings = { heartbeatIntervalMs: 200, heartbeatStalenessMs: 600 };
+    const fixtureTimings = { heartbeat: { intervalMs: 200, stalenessMs: 600 } };
     const dead = new Fixture("worker.ts", [
       t.url,
       "block",
@@ -37,11 +49,10 @@ Deno.test({
       JSON.stringify(fixtureTimings),
     ]);
     const live = client(false);
-    const leader = client(true, {
-      ...TIMINGS,
-      runtimeStalenessMs: 1500,
-      runtimeSweepIntervalMs: 100,
-    });
+    const leader = client(
+      true,
+      withTimings({ maintenance: { runtimes: { stalenessMs: 1500, intervalMs: 100 } } }),
+    );
     try {
       await dead.line((l) => l.ready === true);
       const [{ id: deadId }] = await sql<{ id: string }[]>`
@@ -90,14 +101,17 @@ Deno.test({
   name: "runtime staleness and sweep interval are validated",
   ...POOL_TEST,
   fn() {
-    const bad: [Record<string, number>, string][] = [
-      [{ heartbeatIntervalMs: 1000, runtimeStalenessMs: 2999 }, "timings.runtimeStalenessMs"],
-      [{ runtimeSweepIntervalMs: 0 }, "timings.runtimeSweepIntervalMs"],
-      [{ runtimeStalenessMs: 1.5 }, "timings.runtimeStalenessMs"],
+    const bad: [Timings, string][] = [
+      [
+        { heartbeat: { intervalMs: 1000 }, maintenance: { runtimes: { stalenessMs: 2999 } } },
+        "maintenance.runtimes.stalenessMs",
+      ],
+      [{ maintenance: { runtimes: { intervalMs: 0 } } }, "maintenance.runtimes.intervalMs"],
+      [{ maintenance: { runtimes: { stalenessMs: 1.5 } } }, "maintenance.runtimes.stalenessMs"],
     ];
     for (const [timings, field] of bad) {
       assert.throws(
-        () => new Client(sql, { queues: { rt: {} }, timings }),
+        () => new Client(sql, { queues: { rt: {} }, ...timings }),
         (err: unknown) => err instanceof ValidationError && err.field === field,
         JSON.stringify(timings),
       );

@@ -158,7 +158,7 @@ Deno.test({
     const client = new Client(t.connect(), {
       schema: S,
       queues: { upgrade: { maxWorkers: 4 } },
-      timings: TIMINGS,
+      ...TIMINGS,
     });
     client.work(job, (j) => void runs.set(j.id, (runs.get(j.id) ?? 0) + 1));
     await client.start();

@@ -10,15 +10,7 @@
  */
 import assert from "node:assert/strict";
 import postgres from "postgres";
-import {
-  Client,
-  defineJob,
-  insert,
-  JobCancelledError,
-  migrate,
-  type RuntimeTimings,
-  ValidationError,
-} from "../mod.ts";
+import { Client, defineJob, insert, JobCancelledError, migrate, ValidationError } from "../mod.ts";
 import {
   LISTEN_APPLICATION_NAME,
   listenSessionOf,
@@ -26,7 +18,7 @@ import {
   Notifier,
 } from "../src/db/notifier.ts";
 import { testDatabase } from "./support/db.ts";
-import { POOL_TEST, sleep, TIMINGS, waitFor } from "./runtime_support.ts";
+import { POOL_TEST, sleep, TIMINGS, waitFor, withTimings } from "./runtime_support.ts";
 
 const t = await testDatabase("notifier");
 await migrate(t.sql, { schema: "awa_b" });
@@ -47,9 +39,6 @@ async function listenBackends(sql: postgres.Sql): Promise<number[]> {
     ORDER BY pid`;
   return rows.map((r) => r.pid);
 }
-
-/** Client timings for these tests: no maintenance timers beyond what shutdown stops. */
-const CLIENT_TIMINGS: RuntimeTimings = { ...TIMINGS };
 
 Deno.test("notifier: a topic's notices arrive on its schema's channel, from SQL and notify()", async () => {
   const pool = ownPool();
@@ -176,7 +165,7 @@ Deno.test({
       const c = new Client(pools[schema === "awa" ? 0 : 1], {
         schema,
         queues: { side: {} },
-        timings: TIMINGS,
+        ...TIMINGS,
       });
       c.work(block, (_job, ctx) => {
         signals.set(schema, ctx.signal);
@@ -223,7 +212,7 @@ Deno.test({
     const make = (db: postgres.Sql | string, queue: "share_a" | "share_b") => {
       const c = new Client(db, {
         queues: { [queue]: {} },
-        timings: CLIENT_TIMINGS,
+        heartbeat: TIMINGS.heartbeat,
         maintenance: false,
       });
       if (queue === "share_a") c.work(ping, () => null);
@@ -269,7 +258,7 @@ Deno.test({
     const client = new Client(pool, {
       // Only a notification (or the re-listen wakeup) can start a job within the test.
       queues: { kill_q: { pollIntervalMs: 3_600_000 } },
-      timings: CLIENT_TIMINGS,
+      heartbeat: TIMINGS.heartbeat,
       maintenance: false,
     });
     client.work(ping, () => null);
@@ -325,7 +314,7 @@ Deno.test({
     const client = new Client(pool, {
       // Only notifications (or the re-listen wakeup) can start a job within the test.
       queues: { probe_q: { pollIntervalMs: 3_600_000 } },
-      timings: { ...TIMINGS, listenCheckIntervalMs: 200 },
+      ...withTimings({ notifier: { checkIntervalMs: 200 } }),
       maintenance: false,
     });
     client.work(ping, () => null);

@@ -62,7 +62,7 @@ Deno.test({
     const client = new Client(server.url, {
       queues: { outage_pool: { maxWorkers: 4, pollIntervalMs: 50 } },
       poolSize: 2,
-      timings: TIMINGS,
+      ...TIMINGS,
     });
     client.work(job, (j) => {
       tags.push(j.tags);

@@ -75,13 +75,11 @@ Deno.test({
     const client = new Client(server.url, {
       queues: { outage_rt: { maxWorkers: 4, pollIntervalMs: 50 } },
       poolSize: 2,
-      timings: {
-        heartbeatIntervalMs: 500,
-        heartbeatStalenessMs: 15_000,
-        rescueIntervalMs: 200,
-        promoteIntervalMs: 50,
-        electionRetryMs: 200,
-        leaderPingMs: 100,
+      heartbeat: { intervalMs: 500, stalenessMs: 15_000 },
+      maintenance: {
+        leader: { electionRetryMs: 200, pingMs: 100 },
+        rescue: { intervalMs: 200 },
+        promote: { intervalMs: 50 },
       },
     });
     const runs: number[] = [];

@@ -27,15 +27,15 @@ const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "awa-outage-"));
 
 /** Liveness stays fresh across a 20 s outage, so only a lost outcome could cause a second run. */
 const TIMINGS = {
-  heartbeatIntervalMs: 1000,
-  heartbeatStalenessMs: 30_000,
-  rescueIntervalMs: 1000,
-  promoteIntervalMs: 100,
-  // Terminal rows stay visible in awa.jobs for 16 rotations: long enough to check every job.
-  rotateIntervalMs: 10_000,
-  electionRetryMs: 1000,
-  leaderPingMs: 500,
-  foldIntervalMs: 600_000,
+  heartbeat: { intervalMs: 1000, stalenessMs: 30_000 },
+  maintenance: {
+    leader: { electionRetryMs: 1000, pingMs: 500 },
+    rescue: { intervalMs: 1000 },
+    promote: { intervalMs: 100 },
+    // Terminal rows stay visible in awa.jobs for 16 rotations: long enough to check every job.
+    rings: { intervalMs: 10_000 },
+    fold: { intervalMs: 600_000 },
+  },
 };
 
 function dbUrl(db: string): string {

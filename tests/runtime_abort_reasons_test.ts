@@ -21,10 +21,10 @@ Deno.test({
     // live attempt is rescued as if the worker had stalled.
     const worker = new Client(t.connect(), {
       queues: { hb: {} },
-      timings: { heartbeatIntervalMs: 10_000, heartbeatStalenessMs: 30_000 },
+      heartbeat: { intervalMs: 10_000, stalenessMs: 30_000 },
       maintenance: false,
     });
-    const leader = new Client(t.connect(), { queues: { other: {} }, timings: TIMINGS });
+    const leader = new Client(t.connect(), { queues: { other: {} }, ...TIMINGS });
     let reason: unknown = null;
     let attempts = 0;
     worker.work(hang, async (job, ctx) => {
@@ -68,7 +68,7 @@ Deno.test({
     const slow = defineJob<{ n: number }>("slow_cx", { queue: "cx" });
     const client = new Client(t.connect(), {
       queues: { cx: { maxWorkers: 1, prefetch: 2 } },
-      timings: TIMINGS,
+      ...TIMINGS,
       maintenance: false,
     });
     const started: number[] = [];

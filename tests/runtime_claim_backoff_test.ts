@@ -54,7 +54,7 @@ Deno.test({
     const job = defineJob<{ n: number }>("bo", { queue: "bo" });
     const client = new Client(t.connect(), {
       queues: { bo: { pollIntervalMs: 10 } },
-      timings: TIMINGS,
+      ...TIMINGS,
       maintenance: false,
     });
     const failures: { at: number; err: unknown }[] = [];

@@ -15,6 +15,7 @@ import {
   receiptOfJob,
   TIMINGS,
   waitFor,
+  withTimings,
 } from "./runtime_support.ts";
 
 const t = await testDatabase("runtime_crash");
@@ -27,7 +28,7 @@ function rescueWork(queue: string) {
 }
 
 /** Timings of the rescue-delay test: 3 s staleness, as in the issue's measurement. */
-const SLOW_BEAT = { ...TIMINGS, heartbeatIntervalMs: 1000, heartbeatStalenessMs: 3000 };
+const SLOW_BEAT = withTimings({ heartbeat: { intervalMs: 1000, stalenessMs: 3000 } });
 
 Deno.test({
   name: "SIGKILL mid-job: heartbeat rescue by a second worker, late completion is stale",
@@ -65,7 +66,7 @@ Deno.test({
       const completed: { id: number; attempt: number; runLease: number }[] = [];
       const rescued: { jobId: number; reason: string; state: string }[] = [];
       const errors: unknown[] = [];
-      client = new Client(t.connect(), { queues: { crash: {} }, timings: TIMINGS });
+      client = new Client(t.connect(), { queues: { crash: {} }, ...TIMINGS });
       client.work(blocker, () => "done");
       client.on("completed", ({ job }) => {
         completed.push({ id: job.id, attempt: job.attempt, runLease: job.runLease });
@@ -135,7 +136,7 @@ Deno.test({
 
       let secondAt = 0;
       let secondAttempt = 0;
-      client = new Client(t.connect(), { queues: { [queue]: {} }, timings: SLOW_BEAT });
+      client = new Client(t.connect(), { queues: { [queue]: {} }, ...SLOW_BEAT });
       client.work(def, (j) => {
         secondAt = Date.now();
         secondAttempt = j.attempt;
@@ -150,9 +151,10 @@ Deno.test({
         WHERE c.outcome = 'rescue_heartbeat' AND b.queue = ${queue}
           AND ${job.id}::bigint = ANY(b.job_ids) AND 2::bigint = ANY(b.run_leases)`;
       console.log(
-        `kill → second attempt: ${killToSecond} ms (staleness ${SLOW_BEAT.heartbeatStalenessMs} ms, ` +
-          `heartbeat ${SLOW_BEAT.heartbeatIntervalMs} ms, rescue interval ` +
-          `${SLOW_BEAT.rescueIntervalMs} ms); rescue → claim ${gapMs} ms`,
+        `kill → second attempt: ${killToSecond} ms (staleness ${SLOW_BEAT.heartbeat?.stalenessMs} ms, ` +
+          `heartbeat ${SLOW_BEAT.heartbeat?.intervalMs} ms, rescue interval ` +
+          `${SLOW_BEAT.maintenance?.rescue && SLOW_BEAT.maintenance.rescue.intervalMs} ms); ` +
+          `rescue → claim ${gapMs} ms`,
       );
       assert.equal(secondAttempt, 2, "the crashed attempt still counts");
       assert.ok(gapMs < 1000, `rescued job waited ${gapMs} ms after its rescue: a backoff`);
@@ -195,7 +197,7 @@ Deno.test({
 
       const runs = new Map<number, number>();
       const rescued: { jobId: number; state: string }[] = [];
-      client = new Client(t.connect(), { queues: { [queue]: {} }, timings: TIMINGS });
+      client = new Client(t.connect(), { queues: { [queue]: {} }, ...TIMINGS });
       client.work(def, (j) => void runs.set(j.id, j.attempt));
       client.on("rescued", (r) => void rescued.push(r));
       await client.start();

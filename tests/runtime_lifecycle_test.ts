@@ -16,8 +16,8 @@ async function runOnce(maintenance: boolean): Promise<void> {
   const producer = postgres(t.url, withNoDelay({ max: 2, onnotice: () => {} }));
   const client = new Client(t.url, {
     queues: { life: { maxWorkers: 4 } },
-    timings: TIMINGS,
-    maintenance,
+    heartbeat: TIMINGS.heartbeat,
+    maintenance: maintenance ? TIMINGS.maintenance! : false,
   });
   const done = new Set<number>();
   let resolveAll!: () => void;

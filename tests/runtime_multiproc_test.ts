@@ -11,8 +11,8 @@ import {
   POOL_TEST,
   statesOf,
   terminalTotal,
-  TIMINGS,
   waitFor,
+  withTimings,
 } from "./runtime_support.ts";
 
 const t = await testDatabase("runtime_multiproc");
@@ -29,12 +29,10 @@ Deno.test({
       finished_at timestamptz, applied boolean)`;
     // Heartbeat staleness well above any flush delay on a loaded 2-core box; the other timings
     // stay short so rotation and prune run throughout.
-    const timings = JSON.stringify({
-      ...TIMINGS,
-      heartbeatIntervalMs: 1000,
-      heartbeatStalenessMs: 10_000,
-      rotateIntervalMs: 100,
-    });
+    const timings = JSON.stringify(withTimings({
+      heartbeat: { intervalMs: 1000, stalenessMs: 10_000 },
+      maintenance: { rings: { intervalMs: 100 } },
+    }));
     const workers = [
       new Fixture("worker.ts", [t.url, "log", "bulk", "w1", timings]),
       new Fixture("worker.ts", [t.url, "log", "bulk", "w2", timings]),

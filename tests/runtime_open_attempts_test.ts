@@ -31,7 +31,7 @@ async function drainAndSample(queue: string, maxWorkers: number, prefetch: numbe
   const pool = t.connect();
   const client = new Client(pool, {
     queues: { [queue]: { maxWorkers, prefetch } },
-    timings: TIMINGS,
+    ...TIMINGS,
     maintenance: false,
   });
   let completed = 0;

@@ -98,7 +98,7 @@ let overdueReason: unknown = null;
 
 const main = new Client(t.connect(), {
   queues: { out: {}, dead: { deadlineMs: 300 } },
-  timings: TIMINGS,
+  ...TIMINGS,
 });
 main.work(ok, (job) => ({ doubled: job.args.v * 2 }));
 main.work(boom, (job) => {
@@ -138,7 +138,7 @@ record(main);
 
 const dlqClient = new Client(t.connect(), {
   queues: { dlqq: {} },
-  timings: TIMINGS,
+  ...TIMINGS,
   dlqEnabledByDefault: true,
   maintenance: false,
 });

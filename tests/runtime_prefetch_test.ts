@@ -25,7 +25,7 @@ Deno.test({
     const job = defineJob<{ n: number }>("pf_bound", { queue: "pf_bound" });
     const client = new Client(t.connect(), {
       queues: { pf_bound: { maxWorkers: 2, prefetch: 10 } },
-      timings: TIMINGS,
+      ...TIMINGS,
     });
     let running = 0;
     let peak = 0;
@@ -73,7 +73,7 @@ Deno.test({
     const job = defineJob<{ n: number }>("pf_stop", { queue: "pf_stop" });
     const first = new Client(t.connect(), {
       queues: { pf_stop: { maxWorkers: 1, prefetch: 5 } },
-      timings: TIMINGS,
+      ...TIMINGS,
     });
     const g = gate();
     const ranByFirst: number[] = [];
@@ -107,7 +107,7 @@ Deno.test({
     assert.equal(ranByFirst.length, 1, "only the running job ran in the stopped client");
     assert.equal((await jobState(sql, ranByFirst[0]))?.state, "completed");
 
-    const second = new Client(t.connect(), { queues: { pf_stop: {} }, timings: TIMINGS });
+    const second = new Client(t.connect(), { queues: { pf_stop: {} }, ...TIMINGS });
     const attempts = new Map<number, number>();
     second.work(job, (j) => {
       attempts.set(j.id, j.attempt);
@@ -133,7 +133,7 @@ Deno.test({
     const job = defineJob<{ n: number }>("pf_cancel", { queue: "pf_cancel" });
     const client = new Client(t.connect(), {
       queues: { pf_cancel: { maxWorkers: 1, prefetch: 3 } },
-      timings: TIMINGS,
+      ...TIMINGS,
     });
     const g = gate();
     const ran: number[] = [];
@@ -174,7 +174,7 @@ Deno.test({
     const job = defineJob<{ n: number }>("pf_age", { queue: "pf_age" });
     const client = new Client(t.connect(), {
       queues: { pf_age: { maxWorkers: 1, prefetch: 2, deadlineMs: 1000 } },
-      timings: TIMINGS,
+      ...TIMINGS,
     });
     const runs: { id: number; attempt: number }[] = [];
     client.work(job, async (j) => {

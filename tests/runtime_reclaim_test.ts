@@ -18,8 +18,8 @@ import {
   RING_TABLE_PATTERN,
   sleep,
   terminalTotal,
-  TIMINGS,
   waitFor,
+  withTimings,
 } from "./runtime_support.ts";
 
 const t = await testDatabase("runtime_reclaim");
@@ -87,7 +87,7 @@ Deno.test({
   async fn() {
     const pool = t.connect();
     const producerPool = t.connect({ max: 2 });
-    const timings = { ...TIMINGS, rotateIntervalMs: ROTATE_MS };
+    const timings = withTimings({ maintenance: { rings: { intervalMs: ROTATE_MS } } });
     const client = new Client(pool, {
       queues: {
         flow: {
@@ -97,7 +97,7 @@ Deno.test({
           pollIntervalMs: 20,
         },
       },
-      timings,
+      ...timings,
     });
     const flowRuns = new Map<number, number>();
     const parkedRuns = new Map<number, number>();
@@ -212,8 +212,8 @@ Deno.test({
       // Serve the parked queue: every parked job runs exactly once.
       parkedClient = new Client(t.connect(), {
         queues: { parked: { maxWorkers: 50, pollIntervalMs: 20 } },
+        ...timings,
         maintenance: false,
-        timings,
       });
       parkedClient.work(parkedJob, ({ id }) => {
         parkedRuns.set(id, (parkedRuns.get(id) ?? 0) + 1);

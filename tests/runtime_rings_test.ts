@@ -11,8 +11,8 @@ import {
   sleep,
   statesOf,
   terminalTotal,
-  TIMINGS,
   waitFor,
+  withTimings,
 } from "./runtime_support.ts";
 
 const t = await testDatabase("runtime_rings");
@@ -40,7 +40,7 @@ Deno.test({
     const producerPool = t.connect({ max: 2 });
     const client = new Client(pool, {
       queues: { rings: { maxWorkers: 50, pollIntervalMs: 20 } },
-      timings: { ...TIMINGS, rotateIntervalMs: 20 },
+      ...withTimings({ maintenance: { rings: { intervalMs: 20 } } }),
     });
     const completions = new Map<number, number>();
     const errors: { where: string; error: unknown }[] = [];

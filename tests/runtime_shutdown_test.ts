@@ -24,7 +24,7 @@ Deno.test({
   ...POOL_TEST,
   async fn() {
     const slow = defineJob<{ n: number }>("slow", { queue: "grace" });
-    const client = new Client(t.connect(), { queues: { grace: {} }, timings: TIMINGS });
+    const client = new Client(t.connect(), { queues: { grace: {} }, ...TIMINGS });
     const completed: number[] = [];
     let aborted = 0;
     client.work(slow, async (_job, ctx) => {
@@ -55,8 +55,8 @@ Deno.test({
   ...POOL_TEST,
   async fn() {
     const stuck = defineJob<{ n: number }>("stuck", { queue: "stuck" });
-    const c1 = new Client(t.connect(), { queues: { stuck: {} }, timings: TIMINGS });
-    const c2 = new Client(t.connect(), { queues: { stuck: {} }, timings: TIMINGS });
+    const c1 = new Client(t.connect(), { queues: { stuck: {} }, ...TIMINGS });
+    const c2 = new Client(t.connect(), { queues: { stuck: {} }, ...TIMINGS });
     const events1: string[] = [];
     let signalFired = false;
     let abortReason: unknown = null;
@@ -135,7 +135,7 @@ Deno.test({
       pools.push(pool);
       const c = new Client(pool, {
         queues: { listen: { pollIntervalMs } },
-        timings: TIMINGS,
+        ...TIMINGS,
       });
       c.work(ping, () => null);
       c.on("completed", ({ job }) => void done.add(job.id));

@@ -2,22 +2,44 @@
  * Helpers shared by the runtime tests (tests/runtime_*_test.ts). Not a test file itself.
  */
 import type { Sql } from "./support/db.ts";
-import type { RuntimeTimings } from "../mod.ts";
+import type { ClientOptions, MaintenanceOptions } from "../mod.ts";
+
+/** The timing parts of client options: heartbeat, notifier and maintenance services. */
+export type Timings = Pick<ClientOptions, "heartbeat" | "notifier"> & {
+  maintenance?: MaintenanceOptions;
+};
 
 /**
- * Short liveness and maintenance timings for tests. Rotation stays at 1 s: terminal rows live
- * 16 rotations, and tests that read a finished job's state from `awa.jobs` need it retained
- * (at 100 ms it can be pruned before a loaded machine gets to look). Ring tests override it.
+ * Short liveness and maintenance timings for tests; spread them into client options. Rotation
+ * stays at 1 s: terminal rows live 16 rotations, and tests that read a finished job's state
+ * from `awa.jobs` need it retained (at 100 ms it can be pruned before a loaded machine gets to
+ * look). Ring tests override it.
  */
-export const TIMINGS: RuntimeTimings = {
-  heartbeatIntervalMs: 200,
-  heartbeatStalenessMs: 600,
-  rescueIntervalMs: 200,
-  promoteIntervalMs: 50,
-  rotateIntervalMs: 1000,
-  electionRetryMs: 200,
-  leaderPingMs: 100,
+export const TIMINGS: Timings = {
+  heartbeat: { intervalMs: 200, stalenessMs: 600 },
+  maintenance: {
+    leader: { electionRetryMs: 200, pingMs: 100 },
+    promote: { intervalMs: 50 },
+    rescue: { intervalMs: 200 },
+    rings: { intervalMs: 1000 },
+  },
 };
+
+/** `base` (default {@link TIMINGS}) with the settings of `patch`, merged per service. */
+export function withTimings(patch: Timings, base: Timings = TIMINGS): Timings {
+  const maintenance: Record<string, unknown> = { ...base.maintenance };
+  for (const [name, given] of Object.entries(patch.maintenance ?? {})) {
+    const was = maintenance[name];
+    maintenance[name] = typeof given === "object" && typeof was === "object"
+      ? { ...was, ...given }
+      : given;
+  }
+  return {
+    heartbeat: { ...base.heartbeat, ...patch.heartbeat },
+    notifier: { ...base.notifier, ...patch.notifier },
+    maintenance: maintenance as MaintenanceOptions,
+  };
+}
 
 /** postgres.js pools keep timers and sockets across tests. */
 export const POOL_TEST = { sanitizeOps: false, sanitizeResources: false } as const;

@@ -16,7 +16,7 @@ const sql = t.sql;
 
 const job = defineJob<{ k: string; failOnce?: boolean }>("uq", { queue: "uq" });
 const failedOnce = new Set<string>();
-const client = new Client(t.connect(), { queues: { uq: { prefetch: 50 } }, timings: TIMINGS });
+const client = new Client(t.connect(), { queues: { uq: { prefetch: 50 } }, ...TIMINGS });
 client.work(job, (j) => {
   if (j.args.failOnce && !failedOnce.has(j.args.k)) {
     failedOnce.add(j.args.k);
@@ -94,7 +94,7 @@ Deno.test({
     const g = gate();
     const started: number[] = [];
     const cancelled: { id: number; reason: string }[] = [];
-    const worker = new Client(t.connect(), { queues: { uq_mask: {} }, timings: TIMINGS });
+    const worker = new Client(t.connect(), { queues: { uq_mask: {} }, ...TIMINGS });
     worker.work(masked, async (j) => {
       started.push(j.id);
       await g.wait();
@@ -152,7 +152,7 @@ Deno.test({
     const held = defineJob<{ k: string }>("uq_default", { queue: "uq_default" });
     const g = gate();
     let running = false;
-    const worker = new Client(t.connect(), { queues: { uq_default: {} }, timings: TIMINGS });
+    const worker = new Client(t.connect(), { queues: { uq_default: {} }, ...TIMINGS });
     worker.work(held, async () => {
       running = true;
       await g.wait();

@@ -37,10 +37,35 @@ Deno.test({
       /^queues\.q\.maxWorker$/,
       /maxWorkers/,
     );
-    rejects(() => make({ queues: { q: {} }, timing: {} }), /^options\.timing$/, /timings/);
     rejects(
-      () => make({ queues: { q: {} }, timings: { heartbeatInterval: 5 } }),
-      /^timings\.heartbeatInterval$/,
+      () => make({ queues: { q: {} }, heartbeats: {} }),
+      /^options\.heartbeats$/,
+      /heartbeat/,
+    );
+    rejects(
+      () => make({ queues: { q: {} }, heartbeat: { interval: 5 } }),
+      /^heartbeat\.interval$/,
+      /intervalMs/,
+    );
+    rejects(() => make({ queues: { q: {} }, notifier: { check: 5 } }), /^notifier\.check$/);
+    rejects(
+      () => make({ queues: { q: {} }, maintenance: { promot: {} } }),
+      /^maintenance\.promot$/,
+    );
+    rejects(
+      () => make({ queues: { q: {} }, maintenance: { promote: { interval: 5 } } }),
+      /^maintenance\.promote\.interval$/,
+      /intervalMs/,
+    );
+    rejects(
+      () => make({ queues: { q: {} }, maintenance: { leader: { ping: 5 } } }),
+      /^maintenance\.leader\.ping$/,
+    );
+    // The flat timings of earlier releases are refused with a pointer to the grouped options.
+    rejects(
+      () => make({ queues: { q: {} }, timings: { promoteIntervalMs: 5 } }),
+      /^options\.timings$/,
+      /maintenance: \{ leader, promote/,
     );
     rejects(
       () => make({ queues: { q: { rateLimit: { perSecond: 1, brust: 2 } } } }),
@@ -54,15 +79,26 @@ Deno.test({
 });
 
 Deno.test({
-  name: "null options, timings, rateLimit, queue config and shutdown(null) are ValidationErrors",
+  name:
+    "null options, heartbeat, services, rateLimit, queue config and shutdown(null) are rejected",
   ...POOL_TEST,
   async fn() {
     rejects(() => make(null), /^options$/);
     rejects(() => make({ queues: null }), /^options\.queues$/);
     rejects(() => make({ queues: { q: null } }), /^queues\.q$/);
-    rejects(() => make({ queues: { q: {} }, timings: null }), /^timings$/);
+    rejects(() => make({ queues: { q: {} }, heartbeat: null }), /^heartbeat$/);
+    rejects(() => make({ queues: { q: {} }, notifier: null }), /^notifier$/);
+    rejects(
+      () => make({ queues: { q: {} }, maintenance: { rescue: null } }),
+      /^maintenance\.rescue$/,
+    );
+    rejects(
+      () => make({ queues: { q: {} }, maintenance: { leader: false } }),
+      /^maintenance\.leader$/,
+    );
     rejects(() => make({ queues: { q: { rateLimit: null } } }), /^queues\.q\.rateLimit$/);
-    rejects(() => make({ queues: { q: {} }, maintenance: null }), /^options\.maintenance$/);
+    rejects(() => make({ queues: { q: {} }, maintenance: null }), /^maintenance$/);
+    rejects(() => make({ queues: { q: {} }, maintenance: [] }), /^maintenance$/);
     const c = make({ queues: { q: {} } });
     rejects(() => c.shutdown(null as never), /shutdown options/);
     rejects(() => c.shutdown({ timeoutMs: null } as never), /^timeoutMs$/);
@@ -78,7 +114,10 @@ Deno.test({
     for (const v of weird) {
       rejects(() => make({ queues: { q: { maxWorkers: v } } }), /maxWorkers/);
       rejects(() => make({ queues: { q: { rateLimit: { perSecond: v } } } }), /perSecond/);
-      rejects(() => make({ queues: { q: {} }, timings: { promoteIntervalMs: v } }), /promote/);
+      rejects(
+        () => make({ queues: { q: {} }, maintenance: { promote: { intervalMs: v } } }),
+        /^maintenance\.promote\.intervalMs$/,
+      );
       rejects(() => make({ queues: { q: {} }, schema: v }), /^options\.schema$/);
       rejects(() => make({ queues: { q: {} }, dlqEnabledByDefault: v }), /dlqEnabledByDefault/);
     }
@@ -97,32 +136,39 @@ Deno.test({
       rejects(() => make({ queues: { q: { pollIntervalMs: v } } }), /pollIntervalMs/);
     }
     make({ queues: { q: { pollIntervalMs: hour } } });
-    const timingMax: Record<string, number> = {
-      heartbeatIntervalMs: day / 3, // staleness must stay ≥ 3 × interval within its own max
-      heartbeatStalenessMs: day,
-      promoteIntervalMs: hour,
-      rescueIntervalMs: day,
-      rotateIntervalMs: hour,
-      electionRetryMs: hour,
-      leaderPingMs: hour,
-      foldIntervalMs: day,
-      runtimeStalenessMs: day,
-      runtimeSweepIntervalMs: hour,
-      listenCheckIntervalMs: hour,
-    };
-    for (const [k, max] of Object.entries(timingMax)) {
-      const ok = k === "heartbeatIntervalMs"
-        ? { heartbeatIntervalMs: max, heartbeatStalenessMs: day, runtimeStalenessMs: day }
-        : k === "heartbeatStalenessMs"
-        ? { heartbeatStalenessMs: max }
-        : { [k]: max };
-      make({ queues: { q: {} }, timings: ok });
-      rejects(() => make({ queues: { q: {} }, timings: { [k]: 2 ** 31 } }), new RegExp(k));
-      rejects(() => make({ queues: { q: {} }, timings: { [k]: 0 } }), new RegExp(k));
+    /** Each timing's path (group, then key) and maximum. */
+    const timingMax: [string[], number][] = [
+      [["heartbeat", "intervalMs"], day / 3], // staleness must stay ≥ 3 × interval within its max
+      [["heartbeat", "stalenessMs"], day],
+      [["notifier", "checkIntervalMs"], hour],
+      [["maintenance", "promote", "intervalMs"], hour],
+      [["maintenance", "rescue", "intervalMs"], day],
+      [["maintenance", "rings", "intervalMs"], hour],
+      [["maintenance", "leader", "electionRetryMs"], hour],
+      [["maintenance", "leader", "pingMs"], hour],
+      [["maintenance", "fold", "intervalMs"], day],
+      [["maintenance", "runtimes", "stalenessMs"], day],
+      [["maintenance", "runtimes", "intervalMs"], hour],
+    ];
+    /** Client options with `v` at `path`. */
+    const at = (path: string[], v: number): Record<string, unknown> =>
+      path.reduceRight<unknown>((inner, k) => ({ [k]: inner }), v) as Record<string, unknown>;
+    for (const [path, max] of timingMax) {
+      const field = new RegExp(`^${path.join("\\.")}$`);
+      const ok = path.join(".") === "heartbeat.intervalMs"
+        ? {
+          heartbeat: { intervalMs: max, stalenessMs: day },
+          maintenance: { runtimes: { stalenessMs: day } },
+        }
+        : at(path, max);
+      make({ queues: { q: {} }, ...ok });
+      rejects(() => make({ queues: { q: {} }, ...at(path, 2 ** 31) }), field);
+      rejects(() => make({ queues: { q: {} }, ...at(path, 0) }), field);
     }
     rejects(
-      () => make({ queues: { q: {} }, timings: { heartbeatIntervalMs: 2 ** 31 } }),
-      /heartbeatIntervalMs/,
+      () => make({ queues: { q: {} }, heartbeat: { intervalMs: 1000, stalenessMs: 2999 } }),
+      /^heartbeat\.stalenessMs$/,
+      /3 × heartbeat\.intervalMs/,
     );
     rejects(() => make({ queues: { q: { deadlineMs: day + 1 } } }), /deadlineMs/);
     rejects(() => make({ queues: { q: { priorityAgingMs: 2 ** 31 } } }), /priorityAgingMs/);
@@ -185,14 +231,21 @@ Deno.test({
         return typeof maxWorker === "number" && maxWorker > 1000 ? c : rest;
       }),
     );
-    const timings = mostly(fc.record({
-      heartbeatIntervalMs: mostly(fc.integer({ min: 1, max: 1000 })),
-      heartbeatStalenessMs: mostly(fc.integer({ min: 3000, max: 86_400_000 })),
-      promoteIntervalMs: mostly(ms),
-      rotateIntervalMs: mostly(ms),
-      leaderPingMs: mostly(ms),
-      listenCheckIntervalMs: mostly(ms),
+    const heartbeat = mostly(fc.record({
+      intervalMs: mostly(fc.integer({ min: 1, max: 1000 })),
+      stalenessMs: mostly(fc.integer({ min: 3000, max: 86_400_000 })),
     }, { requiredKeys: [] }));
+    const notifier = mostly(fc.record({ checkIntervalMs: mostly(ms) }, { requiredKeys: [] }));
+    const interval = mostly(fc.record({ intervalMs: mostly(ms) }, { requiredKeys: [] }));
+    const maintenance = mostly(fc.oneof(
+      fc.boolean(),
+      fc.record({
+        leader: mostly(fc.record({ pingMs: mostly(ms) }, { requiredKeys: [] })),
+        promote: fc.oneof(interval, fc.constant(false)),
+        rings: interval,
+        fold: interval,
+      }, { requiredKeys: [] }),
+    ));
     const options = mostly(fc.record({
       queues: mostly(fc.dictionary(
         mostly(fc.constantFrom("q", "a.b", "x_1")).map(String),
@@ -200,8 +253,9 @@ Deno.test({
         { minKeys: 1, maxKeys: 3 },
       )),
       schema: mostly(fc.constantFrom("awa", "other_schema")),
-      timings,
-      maintenance: mostly(fc.boolean()),
+      heartbeat,
+      notifier,
+      maintenance,
       dlqEnabledByDefault: mostly(fc.boolean()),
     }, { requiredKeys: ["queues"] }));
     let accepted = 0;
@@ -236,7 +290,8 @@ Deno.test({
   async fn() {
     const c = make({
       queues: { q: { maxWorkers: 4, prefetch: 8, rateLimit: { perSecond: 0.5 } } },
-      timings: { heartbeatIntervalMs: 100, heartbeatStalenessMs: 300 },
+      heartbeat: { intervalMs: 100, stalenessMs: 300 },
+      notifier: { checkIntervalMs: 1000 },
       maintenance: false,
     });
     c.work(defineJob("v_ok", { queue: "q" }), () => null);

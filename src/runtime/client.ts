@@ -29,7 +29,14 @@ import {
   receiptOf,
   releaseItemOf,
 } from "./dispatcher.ts";
-import { Maintenance, type MaintenanceStats } from "./maintenance.ts";
+import { openLockSession } from "../maintenance/leader.ts";
+import {
+  type MaintenanceOptions,
+  type MaintenanceStats,
+  type ResolvedMaintenance,
+  resolveMaintenance,
+} from "../maintenance/registry.ts";
+import { MaintenanceRunner } from "../maintenance/service.ts";
 import { Notifier, type Subscription } from "../db/notifier.ts";
 import {
   boolOr,
@@ -37,14 +44,24 @@ import {
   checkObject,
   describeValue,
   intIn,
+  type ResolvedHeartbeat,
+  type ResolvedNotifier,
   type ResolvedQueueConfig,
+  resolveHeartbeat,
+  resolveNotifier,
   resolveQueue,
   resolveShutdown,
-  resolveTimings,
 } from "./options.ts";
 import { runtimePoolOptions } from "./pool.ts";
 import { finalizeAttempts, recordHeartbeat } from "./queries.ts";
-import type { ClientEvents, Handler, QueueConfig, RuntimeTimings, WorkerEntry } from "./types.ts";
+import type {
+  ClientEvents,
+  Handler,
+  HeartbeatOptions,
+  NotifierOptions,
+  QueueConfig,
+  WorkerEntry,
+} from "./types.ts";
 
 /** Options of a {@link Client}. */
 export interface ClientOptions {
@@ -54,10 +71,16 @@ export interface ClientOptions {
   schema?: string;
   /** Send terminal failures of queues without an explicit policy to the DLQ. Default false. */
   dlqEnabledByDefault?: boolean;
-  /** Take part in maintenance leader election. Default true. */
-  maintenance?: boolean;
-  /** Liveness and maintenance timings. */
-  timings?: RuntimeTimings;
+  /**
+   * Take part in maintenance leader election and configure its services (see
+   * {@link MaintenanceOptions}, e.g. `{ promote: { intervalMs: 100 } }`). `false` keeps this
+   * client out of elections. Default true: every service with its defaults.
+   */
+  maintenance?: boolean | MaintenanceOptions;
+  /** Heartbeat of running attempts and when rescue takes them for stale. */
+  heartbeat?: HeartbeatOptions;
+  /** Self-check of the notification connection. */
+  notifier?: NotifierOptions;
   /**
    * Pool size when the client opens its own pool from a URL. Default 10; 1 works. Work
    * (claims, heartbeats, outcomes, maintenance statements) shares the pool; beside it the
@@ -93,19 +116,13 @@ export interface ClientStats {
   maintenance: MaintenanceStats | null;
 }
 
-/**
- * Reconnect delay of the leader lock session after its n-th failed connect, in seconds:
- * doubling from 50 ms up to 1 s (postgres.js's default grows to 20 s), so that an election
- * after an outage is not held up; elections have their own backoff.
- */
-const LOCK_RECONNECT_BACKOFF = (n: number) => Math.min(0.05 * 2 ** n, 1);
-
 const CLIENT_OPTION_KEYS = [
   "queues",
   "schema",
   "dlqEnabledByDefault",
   "maintenance",
-  "timings",
+  "heartbeat",
+  "notifier",
   "poolSize",
 ] as const satisfies readonly (keyof ClientOptions)[];
 
@@ -123,10 +140,13 @@ export class Client {
   #core: RuntimeCore;
   #ownsSql: boolean;
   #options: ClientOptions;
-  #timings: Required<RuntimeTimings>;
+  #heartbeatOptions: ResolvedHeartbeat;
+  #notifierOptions: ResolvedNotifier;
+  /** Null with maintenance off. */
+  #maintenanceOptions: ResolvedMaintenance | null;
   #queues: Map<string, ResolvedQueueConfig>;
   #dispatchers: QueueDispatcher[] = [];
-  #maintenance: Maintenance | null = null;
+  #maintenance: MaintenanceRunner | null = null;
   /** One-connection pool that holds the leader lock (with maintenance on). */
   #lockSql: Sql | null = null;
   #state: State = "new";
@@ -142,9 +162,16 @@ export class Client {
    *   the pool the process keeps one LISTEN connection per pool (shared by every client on
    *   it), and with maintenance on the client opens one that holds the leader lock, both with
    *   the pool's settings.
-   * @param options queues, schema and timings.
+   * @param options queues, schema, heartbeat and maintenance settings.
    */
   constructor(db: Sql | string, options: ClientOptions) {
+    if (options !== null && typeof options === "object" && Object.hasOwn(options, "timings")) {
+      throw new ValidationError(
+        "options.timings",
+        "was split up: use heartbeat: { intervalMs, stalenessMs }, notifier: { checkIntervalMs } " +
+          "and maintenance: { leader, promote, rescue, rings, fold, runtimes } (docs/maintenance.md)",
+      );
+    }
     const opts = checkObject(options, "options", CLIENT_OPTION_KEYS) as Partial<ClientOptions>;
     if (opts.schema !== undefined && typeof opts.schema !== "string") {
       throw new ValidationError(
@@ -168,41 +195,23 @@ export class Client {
     if (this.#queues.size === 0) {
       throw new ValidationError("options.queues", "configure at least one queue");
     }
-    this.#timings = resolveTimings(opts.timings);
-    boolOr(opts.dlqEnabledByDefault, "options.dlqEnabledByDefault", false);
-    const maintenance = boolOr(opts.maintenance, "options.maintenance", true);
+    this.#heartbeatOptions = resolveHeartbeat(opts.heartbeat);
+    this.#notifierOptions = resolveNotifier(opts.notifier);
+    const dlqDefault = boolOr(opts.dlqEnabledByDefault, "options.dlqEnabledByDefault", false);
+    this.#maintenanceOptions = resolveMaintenance(opts.maintenance, {
+      heartbeat: this.#heartbeatOptions,
+      dlqDefault,
+    });
+    const maintenance = this.#maintenanceOptions !== null;
     let sql: Sql;
     if (typeof db === "string") {
       const poolSize = intIn(opts.poolSize, "options.poolSize", 1, 10_000, 10);
       sql = postgres(db, runtimePoolOptions(poolSize));
-      // The lock session has no idle or lifetime limit (0: none): closing it gives up the lock.
-      if (maintenance) {
-        this.#lockSql = postgres(db, {
-          max: 1,
-          idle_timeout: 0,
-          max_lifetime: 0,
-          fetch_types: false,
-          backoff: LOCK_RECONNECT_BACKOFF,
-          onnotice() {},
-        });
-      }
+      if (maintenance) this.#lockSql = openLockSession(db);
       this.#ownsSql = true;
     } else if (typeof db === "function" && typeof (db as Sql).reserve === "function") {
       sql = db;
-      // Built from the pool's parsed options, the way postgres.js builds its LISTEN connection.
-      if (maintenance) {
-        // Its own reconnect counter: the pool's failed connects must not slow its backoff.
-        this.#lockSql = postgres({
-          ...sql.options,
-          max: 1,
-          idle_timeout: null,
-          max_lifetime: null,
-          fetch_types: false,
-          backoff: LOCK_RECONNECT_BACKOFF,
-          onnotice() {},
-          shared: { retries: 0, typeArrayMap: {} },
-        } as unknown as postgres.Options<Record<string, postgres.PostgresType>>);
-      }
+      if (maintenance) this.#lockSql = openLockSession(sql);
       this.#ownsSql = false;
     } else {
       throw new ValidationError("db", "must be a postgres.js Sql (not a transaction) or a URL");
@@ -274,7 +283,7 @@ export class Client {
       claimMsMax: this.#dispatchers.reduce((n, d) => Math.max(n, d.claimMsMax), 0),
       flushes: this.#core.completer?.flushCount ?? 0,
       staleCompletions: this.#core.completer?.staleCount ?? 0,
-      maintenance: this.#maintenance ? { ...this.#maintenance.stats } : null,
+      maintenance: this.#maintenance?.stats() ?? null,
     };
   }
 
@@ -293,7 +302,7 @@ export class Client {
       dlqDefault: this.#options.dlqEnabledByDefault ?? false,
       // Attempts with an outcome pending stay tracked and heartbeated: retrying the outcome for
       // one staleness period keeps the job from being rescued and run again after an outage.
-      horizonMs: this.#timings.heartbeatStalenessMs,
+      horizonMs: this.#heartbeatOptions.stalenessMs,
     });
     await this.#register();
 
@@ -305,17 +314,22 @@ export class Client {
     for (const d of this.#dispatchers) d.start();
     this.#heartbeatTimer = setInterval(
       () => void this.#heartbeat(),
-      this.#timings.heartbeatIntervalMs,
+      this.#heartbeatOptions.intervalMs,
     );
-    if (this.#lockSql) {
-      this.#maintenance = new Maintenance(
-        core,
-        this.#timings,
-        this.#options.dlqEnabledByDefault ?? false,
-        (r, reason) => {
-          core.emit("rescued", { ...r, reason });
+    if (this.#lockSql && this.#maintenanceOptions) {
+      const { leader, services, stats } = this.#maintenanceOptions;
+      this.#maintenance = new MaintenanceRunner(
+        {
+          sql: core.sql,
+          lockSql: this.#lockSql,
+          schema: core.schema,
+          instanceId: core.instanceId,
+          emitError: (err, where) => core.emitError(err, where),
+          emit: (event, payload) => core.emit(event, payload),
         },
-        this.#lockSql,
+        leader,
+        services,
+        stats,
       );
       this.#maintenance.start();
     }
@@ -337,7 +351,7 @@ export class Client {
         hostname(),
         process.pid,
         VERSION,
-        this.#timings.heartbeatIntervalMs,
+        this.#heartbeatOptions.intervalMs,
         JSON.stringify(Object.fromEntries(this.#queues)),
       ],
     );
@@ -347,7 +361,7 @@ export class Client {
   async #listen(): Promise<void> {
     const core = this.#core;
     const notifier = new Notifier(this.#listenDb, core.schema, {
-      checkIntervalMs: this.#timings.listenCheckIntervalMs,
+      checkIntervalMs: this.#notifierOptions.checkIntervalMs,
       onError: (err, where) => core.emitError(err, where),
     });
     for (const d of this.#dispatchers) {
@@ -398,7 +412,7 @@ export class Client {
 
   /** Heartbeat: list attempts running longer than one interval, grouped by claim slot. */
   async #heartbeat(): Promise<void> {
-    const cutoff = Date.now() - this.#timings.heartbeatIntervalMs;
+    const cutoff = Date.now() - this.#heartbeatOptions.intervalMs;
     const receipts = [...this.#core.attempts.values()]
       .filter((a) => a.claimedAtMs <= cutoff && !a.released)
       .map((a) => ({ claim_slot: a.claimSlot, receipt: receiptOf(a) }));

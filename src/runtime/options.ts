@@ -1,11 +1,18 @@
 /**
- * Validation of the runtime's options: queue configs, timings, shutdown options and event
- * names. Every rejection is a {@link ValidationError} naming the field and the allowed range;
- * unknown keys are rejected so a misspelt option never silently falls back to its default.
+ * Validation of the runtime's options: queue configs, heartbeat and notifier settings, shutdown
+ * options and event names (each maintenance service validates its own, see src/maintenance/).
+ * Every rejection is a {@link ValidationError} naming the field and the allowed range; unknown
+ * keys are rejected so a misspelt option never silently falls back to its default.
  * @module
  */
 import { ValidationError } from "../errors.ts";
-import type { ClientEvents, QueueConfig, RateLimit, RuntimeTimings } from "./types.ts";
+import type {
+  ClientEvents,
+  HeartbeatOptions,
+  NotifierOptions,
+  QueueConfig,
+  RateLimit,
+} from "./types.ts";
 import { OUTCOME_EVENT_NAMES } from "./outcomes.ts";
 
 /** One hour in ms: the ceiling of polling intervals. */
@@ -55,6 +62,15 @@ export function checkObject(
     }
   }
   return v as Record<string, unknown>;
+}
+
+/** {@link checkObject}, or an empty object when `v` is undefined (no options given). */
+export function checkOptionalObject(
+  v: unknown,
+  field: string,
+  allowed: readonly string[],
+): Record<string, unknown> {
+  return v === undefined ? {} : checkObject(v, field, allowed);
 }
 
 /** An integer in `[min, max]`, or `fallback` when undefined. */
@@ -148,58 +164,38 @@ export function resolveQueue(name: string, c: unknown): ResolvedQueueConfig {
   };
 }
 
-/** Defaults of {@link RuntimeTimings}. */
-export const DEFAULT_TIMINGS: Required<RuntimeTimings> = {
-  heartbeatIntervalMs: 30_000,
-  heartbeatStalenessMs: 90_000,
-  promoteIntervalMs: 250,
-  rescueIntervalMs: 30_000,
-  rotateIntervalMs: 1000,
-  electionRetryMs: 10_000,
-  leaderPingMs: 5000,
-  foldIntervalMs: 30_000,
-  runtimeStalenessMs: 300_000,
-  runtimeSweepIntervalMs: 60_000,
-  listenCheckIntervalMs: 10_000,
-};
+/** Resolved {@link HeartbeatOptions}. */
+export type ResolvedHeartbeat = Required<HeartbeatOptions>;
 
-/** Upper bound of each timing: polls at most an hour, the rest at most a day. */
-const TIMING_MAX: Record<keyof RuntimeTimings, number> = {
-  heartbeatIntervalMs: DAY_MS,
-  heartbeatStalenessMs: DAY_MS,
-  promoteIntervalMs: HOUR_MS,
-  rescueIntervalMs: DAY_MS,
-  rotateIntervalMs: HOUR_MS,
-  electionRetryMs: HOUR_MS,
-  leaderPingMs: HOUR_MS,
-  foldIntervalMs: DAY_MS,
-  runtimeStalenessMs: DAY_MS,
-  runtimeSweepIntervalMs: HOUR_MS,
-  listenCheckIntervalMs: HOUR_MS,
-};
+/** Defaults of {@link HeartbeatOptions}. */
+export const DEFAULT_HEARTBEAT: ResolvedHeartbeat = { intervalMs: 30_000, stalenessMs: 90_000 };
 
-/** Validate timings (each an integer from 1 ms to its maximum) and apply defaults. */
-export function resolveTimings(t: unknown): Required<RuntimeTimings> {
-  if (t === undefined) return { ...DEFAULT_TIMINGS };
-  const keys = Object.keys(DEFAULT_TIMINGS) as (keyof RuntimeTimings)[];
-  const given = checkObject(t, "timings", keys);
-  const out = { ...DEFAULT_TIMINGS };
-  for (const k of keys) {
-    out[k] = intIn(given[k], `timings.${k}`, 1, TIMING_MAX[k], DEFAULT_TIMINGS[k]);
-  }
-  if (out.heartbeatStalenessMs < 3 * out.heartbeatIntervalMs) {
+/** Validate heartbeat options (integers from 1 ms to 1 day) and apply defaults. */
+export function resolveHeartbeat(input: unknown): ResolvedHeartbeat {
+  const o = checkOptionalObject(input, "heartbeat", ["intervalMs", "stalenessMs"]);
+  const d = DEFAULT_HEARTBEAT;
+  const out = {
+    intervalMs: intIn(o.intervalMs, "heartbeat.intervalMs", 1, DAY_MS, d.intervalMs),
+    stalenessMs: intIn(o.stalenessMs, "heartbeat.stalenessMs", 1, DAY_MS, d.stalenessMs),
+  };
+  if (out.stalenessMs < 3 * out.intervalMs) {
     throw new ValidationError(
-      "timings.heartbeatStalenessMs",
-      "must be at least 3 × heartbeatIntervalMs, or live attempts would be rescued",
-    );
-  }
-  if (out.runtimeStalenessMs < 3 * out.heartbeatIntervalMs) {
-    throw new ValidationError(
-      "timings.runtimeStalenessMs",
-      "must be at least 3 × heartbeatIntervalMs, or live runtimes would be removed",
+      "heartbeat.stalenessMs",
+      "must be at least 3 × heartbeat.intervalMs, or live attempts would be rescued",
     );
   }
   return out;
+}
+
+/** Resolved {@link NotifierOptions}. */
+export type ResolvedNotifier = Required<NotifierOptions>;
+
+/** Validate notifier options and apply defaults (check every 10 s, at most every hour). */
+export function resolveNotifier(input: unknown): ResolvedNotifier {
+  const o = checkOptionalObject(input, "notifier", ["checkIntervalMs"]);
+  return {
+    checkIntervalMs: intIn(o.checkIntervalMs, "notifier.checkIntervalMs", 1, HOUR_MS, 10_000),
+  };
 }
 
 /** Default of `ShutdownOptions.timeoutMs`. */

@@ -131,46 +131,29 @@ export interface QueueConfig {
 }
 
 /**
- * Maintenance and liveness timings, each an integer number of ms from 1 to its maximum
- * (1 hour for polling intervals, 1 day for the others). Defaults suit production; tests
- * shorten them. Unknown keys are rejected.
+ * Heartbeat of running attempts. Worker and rescue share these settings: a worker heartbeats
+ * its attempts every `intervalMs`, and the maintenance leader rescues an attempt whose
+ * heartbeat is older than `stalenessMs`, so every client of one database should use the same
+ * values. Unknown keys are rejected.
  */
-export interface RuntimeTimings {
-  /** Heartbeat of in-flight attempts; at most 1 day. Default 30 000. */
-  heartbeatIntervalMs?: number;
+export interface HeartbeatOptions {
+  /** How often a worker records the heartbeat of its attempts, in ms, 1 to 1 day. Default 30 000. */
+  intervalMs?: number;
   /**
-   * An attempt without heartbeat for this long is rescued; at most 1 day and at least
-   * 3 × `heartbeatIntervalMs`. Default 90 000.
+   * An attempt without heartbeat for this long, in ms, is rescued; also how long a pending
+   * outcome is retried during an outage. At least 3 × `intervalMs`, at most 1 day. Default
+   * 90 000.
    */
-  heartbeatStalenessMs?: number;
-  /** Promotion of due scheduled and retryable jobs; at most 1 hour. Default 250. */
-  promoteIntervalMs?: number;
-  /** Heartbeat and deadline rescue scans; at most 1 day. Default 30 000. */
-  rescueIntervalMs?: number;
-  /** Ring rotation and prune; at most 1 hour. Default 1000. */
-  rotateIntervalMs?: number;
-  /** Leader election retry for followers; at most 1 hour. Default 10 000. */
-  electionRetryMs?: number;
-  /**
-   * Leader connection check; at most 1 hour. Default 5000. A leader that cannot confirm its lock for 3 such
-   * intervals (at least 1 s) stops reporting itself as leader; its steps are fenced regardless.
-   */
-  leaderPingMs?: number;
-  /** Ledger trim and rollup fold; at most 1 day. Default 30 000. */
-  foldIntervalMs?: number;
-  /**
-   * A runtime whose row in `awa.runtime_instances` has not been refreshed by a heartbeat for
-   * this long (and for three of its own heartbeat intervals) is taken for dead, and the leader
-   * removes its row. Default 300 000 (5 min); at least 3 × `heartbeatIntervalMs`, at most 1 day.
-   */
-  runtimeStalenessMs?: number;
-  /** How often the leader looks for dead runtimes; at most 1 hour. Default 60 000. */
-  runtimeSweepIntervalMs?: number;
+  stalenessMs?: number;
+}
+
+/** The notification (LISTEN) connection's self-check. Unknown keys are rejected. */
+export interface NotifierOptions {
   /**
    * How often the notification connection proves, with a notice to itself, that notices still
-   * arrive, and LISTENs again when one goes missing; at most 1 hour. Default 10 000.
+   * arrive, and LISTENs again when one goes missing, in ms; 1 to 1 hour. Default 10 000.
    */
-  listenCheckIntervalMs?: number;
+  checkIntervalMs?: number;
 }
 
 /**

@@ -1,0 +1,72 @@
+/**
+ * Rings: prune then rotate the queue and claim rings. Prune truncates the oldest slot once
+ * every claim it issued is closed, carrying its few live rows forward into the current slot;
+ * rotation moves the ring's cursor on so that slots age out. Runs every second by default:
+ * terminal rows live for 16 rotations.
+ * @module
+ */
+import { checkOptionalObject, HOUR_MS, intIn } from "../runtime/options.ts";
+import { pruneRing, type Ring, rotateRing } from "../storage/maintenance.ts";
+import type { Store } from "../storage/store.ts";
+import type { MaintenanceService } from "./service.ts";
+
+/** Options of ring maintenance, under `maintenance.rings`. Unknown keys are rejected. */
+export interface RingsOptions {
+  /** Time between prune-and-rotate runs, in ms, 1 to 1 hour. Default 1000. */
+  intervalMs?: number;
+}
+
+/** Counters of ring maintenance, by outcome. */
+export interface RingsStats {
+  /** Rotation outcomes (rotated, skipped_busy, skipped_idle, lost_race) and their counts. */
+  rotations: Record<string, number>;
+  /** Prune outcomes (pruned, carried, blocked, skipped_…) and their counts. */
+  prunes: Record<string, number>;
+}
+
+/** Longest wait for prune's ACCESS EXCLUSIVE lock, per try. */
+const PRUNE_LOCK_TIMEOUT = "2ms";
+/** Further tries of a prune that was blocked. */
+const PRUNE_RETRIES = 3;
+
+/**
+ * Prune the oldest slot of one ring when its gates pass. While prune waits for its lock,
+ * every claim (which reads all slots) queues behind it, so each wait is capped at
+ * {@link PRUNE_LOCK_TIMEOUT} and a blocked prune is retried a few times after a short pause
+ * rather than waiting longer.
+ */
+export async function pruneOldestSlot(store: Store, ring: Ring): Promise<string> {
+  let outcome = "blocked";
+  for (let i = 0; i <= PRUNE_RETRIES && outcome === "blocked"; i++) {
+    if (i > 0) await new Promise((r) => setTimeout(r, 5 + Math.random() * 20));
+    try {
+      outcome = await pruneRing(store, ring, PRUNE_LOCK_TIMEOUT);
+    } catch (err) {
+      // A lock timeout that surfaces after the function's own handler (it fired as the lock
+      // was granted) rolled the prune back: the same as blocked.
+      if ((err as { code?: string }).code !== "55P03") throw err;
+      outcome = "blocked";
+    }
+  }
+  return outcome;
+}
+
+function count(tally: Record<string, number>, outcome: string): void {
+  tally[outcome] = (tally[outcome] ?? 0) + 1;
+}
+
+export const rings: MaintenanceService<"rings", RingsOptions, Required<RingsOptions>, RingsStats> =
+  {
+    name: "rings",
+    resolve(options, field) {
+      const o = checkOptionalObject(options, field, ["intervalMs"]);
+      return { intervalMs: intIn(o.intervalMs, `${field}.intervalMs`, 1, HOUR_MS, 1000) };
+    },
+    newStats: () => ({ rotations: {}, prunes: {} }),
+    async tick(ctx, _options, stats) {
+      for (const ring of ["queue", "claim"] as const) {
+        count(stats.prunes, await pruneOldestSlot(ctx.store, ring));
+        count(stats.rotations, await rotateRing(ctx.store, ring));
+      }
+    },
+  };
