@@ -112,28 +112,6 @@ export class SchemaTooOldError extends AwaError {
   }
 }
 
-/**
- * This @awa/awa is older than the database allows: the schema records a minimum runtime version
- * above this release's `VERSION`, or its SQL was installed by a newer release whose functions an older
- * `migrate()` must not replace. Upgrade @awa/awa to `requiredVersion` or later.
- */
-export class RuntimeTooOldError extends AwaError {
-  /** Version this database needs, at least. */
-  readonly requiredVersion: string;
-  /** Version of this code. */
-  readonly runningVersion: string;
-  constructor(schema: string, requiredVersion: string, runningVersion: string, action: string) {
-    super(
-      "RUNTIME_TOO_OLD",
-      `schema "${schema}" needs @awa/awa ${requiredVersion} or later to ${action}, but this is ` +
-        `${runningVersion}; upgrade @awa/awa`,
-    );
-    this.name = "RuntimeTooOldError";
-    this.requiredVersion = requiredVersion;
-    this.runningVersion = runningVersion;
-  }
-}
-
 /** Awa is not installed in the named schema. */
 export class SchemaMissingError extends AwaError {
   readonly schema: string;
@@ -145,6 +123,26 @@ export class SchemaMissingError extends AwaError {
     );
     this.name = "SchemaMissingError";
     this.schema = schema;
+  }
+}
+
+/**
+ * This @awa/awa is older than the database allows: the schema records a minimum runtime version
+ * above this release's `VERSION`, or a newer release migrated it last (an older `migrate()`
+ * must not put its functions back). Upgrade @awa/awa to `requiredVersion` or later.
+ */
+export class RuntimeTooOldError extends AwaError {
+  /** Version this database needs, at least. */
+  readonly requiredVersion: string;
+  /** Version of this code. */
+  readonly runningVersion: string;
+  /** `action` says what was refused: "run against it", "migrate it". */
+  constructor(schema: string, requiredVersion: string, runningVersion: string, action: string) {
+    const needs = `@awa/awa ${requiredVersion} or later to ${action}`;
+    super("RUNTIME_TOO_OLD", `schema "${schema}" needs ${needs}, but this is ${runningVersion}`);
+    this.name = "RuntimeTooOldError";
+    this.requiredVersion = requiredVersion;
+    this.runningVersion = runningVersion;
   }
 }
 

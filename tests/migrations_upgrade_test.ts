@@ -36,7 +36,9 @@ const FIXTURE: Record<string, string> = {
 
 /**
  * Functions and views whose body this release rewrote on purpose: the ring cursor and receipt
- * arithmetic they inlined became the helpers ring_head, receipt_id and receipt_block.
+ * arithmetic they inlined became the helpers ring_head, receipt_id and receipt_block, and
+ * rotate_ring's and prune_ring's ring lock and cursor read became lock_ring, and
+ * prune_ring's check and recheck of its gates became prune_refusal.
  */
 const REWRITTEN = [
   "append_ready_job",
@@ -45,12 +47,14 @@ const REWRITTEN = [
   "finalize_attempts",
   "jobs",
   "promote_due",
+  "prune_ring",
   "rescue_candidates",
   "reserve_bulk_enqueue",
   "ring_cursor",
+  "rotate_ring",
   "write_progress",
 ];
-const ADDED = ["receipt_block", "receipt_id", "ring_head"];
+const ADDED = ["lock_ring", "prune_refusal", "receipt_block", "receipt_id", "ring_head"];
 
 const fixtureDir = new URL("./fixtures/schema_v9/", import.meta.url);
 const fixture = fs.readdirSync(fixtureDir).filter((f) => f.endsWith(".sql")).sort().map((f) => ({

@@ -22,12 +22,13 @@ DECLARE
   v_target smallint;
   v_tables text[];
   v_limit int;
-  v_live int := 0;
+  v_refusal text;
+  v_live int;
 BEGIN
-  IF NOT pg_try_advisory_xact_lock({{schema}}.ring_lock_key(p_ring)) THEN
+  SELECT c.slot, c.generation, c.slot_count INTO v_slot, v_gen, v_n FROM {{schema}}.lock_ring(p_ring) c;
+  IF v_slot IS NULL THEN
     RETURN 'skipped_busy';
   END IF;
-  SELECT c.slot, c.generation, c.slot_count INTO v_slot, v_gen, v_n FROM {{schema}}.ring_cursor(p_ring) c;
   v_k := least(v_gen + 1, v_n);
   IF v_k < 2 THEN
     RETURN 'nothing';
@@ -39,17 +40,9 @@ BEGIN
   IF {{schema}}.ring_slot_empty(p_ring, v_target) THEN
     RETURN 'already_pruned';
   END IF;
-  IF p_ring = 'claim' THEN
-    IF NOT {{schema}}.prune_gates_pass(p_ring, v_target) THEN
-      RETURN 'skipped_live';
-    END IF;
-  ELSE
-    IF NOT {{schema}}.slot_claims_closed(v_target) THEN
-      RETURN 'skipped_live';
-    END IF;
-    IF {{schema}}.slot_live_count(v_target, v_limit) > v_limit THEN
-      RETURN CASE WHEN v_limit > 0 THEN 'skipped_carry_limit' ELSE 'skipped_live' END;
-    END IF;
+  SELECT g.refusal INTO v_refusal FROM {{schema}}.prune_refusal(p_ring, v_target, v_limit) g;
+  IF v_refusal IS NOT NULL THEN
+    RETURN v_refusal;
   END IF;
 
   IF p_ring = 'queue' THEN
@@ -76,18 +69,12 @@ BEGIN
 
   -- Recheck in fresh statements: writers that committed while we waited are visible now, and
   -- nobody can claim, cancel or append in the slot until we commit.
-  IF p_ring = 'claim' THEN
-    IF NOT {{schema}}.prune_gates_pass(p_ring, v_target) THEN
-      RETURN 'skipped_live';
-    END IF;
-  ELSE
-    IF NOT {{schema}}.slot_claims_closed(v_target) THEN
-      RETURN 'skipped_live';
-    END IF;
-    v_live := {{schema}}.slot_live_count(v_target, v_limit);
-    IF v_live > v_limit THEN
-      RETURN CASE WHEN v_limit > 0 THEN 'skipped_carry_limit' ELSE 'skipped_live' END;
-    END IF;
+  SELECT g.refusal, g.live INTO v_refusal, v_live
+  FROM {{schema}}.prune_refusal(p_ring, v_target, v_limit) g;
+  IF v_refusal IS NOT NULL THEN
+    RETURN v_refusal;
+  END IF;
+  IF p_ring = 'queue' THEN
     IF v_live > 0 THEN
       -- The ring lock keeps the cursor where it is until commit.
       INSERT INTO {{schema}}.ready_entries (

@@ -9,12 +9,10 @@ DECLARE
   v_next smallint;
   v_any boolean;
 BEGIN
-  IF NOT pg_try_advisory_xact_lock({{schema}}.ring_lock_key(p_ring)) THEN
-    RETURN 'skipped_busy';
-  END IF;
-  SELECT c.slot, c.generation, c.slot_count INTO v_slot, v_gen, v_n FROM {{schema}}.ring_cursor(p_ring) c;
+  SELECT c.slot, c.generation, c.slot_count INTO v_slot, v_gen, v_n FROM {{schema}}.lock_ring(p_ring) c;
+  -- Busy: another rotate or prune holds the ring (no cursor), or the next slot still has rows.
   v_next := mod(v_slot + 1, v_n);
-  IF NOT {{schema}}.ring_slot_empty(p_ring, v_next) THEN
+  IF v_slot IS NULL OR NOT {{schema}}.ring_slot_empty(p_ring, v_next) THEN
     RETURN 'skipped_busy';
   END IF;
   IF p_ring = 'queue' THEN
