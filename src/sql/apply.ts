@@ -39,7 +39,7 @@ export function renderFiles(files: readonly SqlFile[], schema: string): Rendered
 
 /** The statement dropping `d` in `schema`. */
 export function dropStatement(d: Drop, schema: string): string {
-  return `DROP ${d.kind === "function" ? "FUNCTION" : "VIEW"} ${render(d.what, schema)}`;
+  return `DROP ${d.kind === "function" ? "FUNCTION" : "VIEW"} IF EXISTS ${render(d.what, schema)}`;
 }
 
 /**
@@ -79,16 +79,21 @@ export async function applySqlFiles(
   for (const f of changed) await tx.query(f.sql);
   await tx.query("SELECT set_config('check_function_bodies', $1, true)", [prev]);
 
+  // Lists travel as JSON text: a driver without type information cannot send arrays.
   if (changed.length > 0) {
     await tx.query(
       `INSERT INTO ${schema}.sql_file_digests (file, digest)
-       SELECT * FROM unnest($1::text[], $2::text[])
+       SELECT x.file, x.digest FROM jsonb_to_recordset($1::text::jsonb) AS x(file text, digest text)
        ON CONFLICT (file) DO UPDATE SET digest = excluded.digest, applied_at = now()`,
-      [changed.map((f) => f.file), changed.map((f) => f.digest)],
+      [JSON.stringify(changed.map(({ file, digest }) => ({ file, digest })))],
     );
   }
   if (gone.length > 0) {
-    await tx.query(`DELETE FROM ${schema}.sql_file_digests WHERE file = ANY($1::text[])`, [gone]);
+    await tx.query(
+      `DELETE FROM ${schema}.sql_file_digests
+       WHERE file IN (SELECT jsonb_array_elements_text($1::text::jsonb))`,
+      [JSON.stringify(gone)],
+    );
   }
   return changed.map((f) => f.file);
 }
@@ -101,11 +106,11 @@ async function existingDrops(
 ): Promise<Drop[]> {
   if (drops.length === 0) return [];
   const rows = await tx.query<{ i: number }>(
-    `SELECT (x.i - 1)::int AS i FROM unnest($1::text[], $2::text[]) WITH ORDINALITY x(kind, what, i)
-     WHERE CASE WHEN x.kind = 'function' THEN to_regprocedure(x.what) IS NOT NULL
-       ELSE to_regclass(x.what) IS NOT NULL END
+    `SELECT (x.i - 1)::int AS i FROM jsonb_array_elements($1::text::jsonb) WITH ORDINALITY x(d, i)
+     WHERE CASE WHEN x.d ->> 'kind' = 'function' THEN to_regprocedure(x.d ->> 'what') IS NOT NULL
+       ELSE to_regclass(x.d ->> 'what') IS NOT NULL END
      ORDER BY x.i`,
-    [drops.map((d) => d.kind), drops.map((d) => render(d.what, schema))],
+    [JSON.stringify(drops.map((d) => ({ kind: d.kind, what: render(d.what, schema) })))],
   );
   return rows.map((r) => drops[r.i]);
 }
