@@ -20,6 +20,7 @@ export {
   DeadlineExceededError,
   JobCancelledError,
   JobRescuedError,
+  RuntimeTooOldError,
   SchemaMissingError,
   SchemaTooNewError,
   SchemaTooOldError,

@@ -11,6 +11,7 @@ export type AwaErrorCode =
   | "SCHEMA_TOO_NEW"
   | "SCHEMA_TOO_OLD"
   | "SCHEMA_MISSING"
+  | "RUNTIME_TOO_OLD"
   | "CLIENT_STATE"
   | "TIMEOUT"
   | "TERMINAL"
@@ -82,15 +83,28 @@ export class SchemaTooNewError extends AwaError {
   }
 }
 
-/** The database schema is older than this code needs: run `migrate()` with this version. */
+/**
+ * The database schema is older than this code needs: run `migrate()` with this version. From
+ * `migrate()` itself: the schema is older than the baseline this version upgrades from
+ * (`baseline` set); migrate it with an earlier release first.
+ */
 export class SchemaTooOldError extends AwaError {
   readonly databaseVersion: number;
   readonly codeVersion: number;
-  constructor(schema: string, databaseVersion: number, codeVersion: number) {
+  constructor(
+    schema: string,
+    databaseVersion: number,
+    codeVersion: number,
+    options: { baseline?: number } = {},
+  ) {
     super(
       "SCHEMA_TOO_OLD",
-      `schema "${schema}" is at migration ${databaseVersion} but this @awa/awa needs ` +
-        `${codeVersion}; run migrate() with this version first`,
+      options.baseline === undefined
+        ? `schema "${schema}" is at migration ${databaseVersion} but this @awa/awa needs ` +
+          `${codeVersion}; run migrate() with this version first`
+        : `schema "${schema}" is at migration ${databaseVersion}, older than the baseline ` +
+          `(migration ${options.baseline}) this @awa/awa upgrades from; run migrate() of an ` +
+          `earlier @awa/awa whose migrations end at ${options.baseline} first`,
     );
     this.name = "SchemaTooOldError";
     this.databaseVersion = databaseVersion;
@@ -109,6 +123,26 @@ export class SchemaMissingError extends AwaError {
     );
     this.name = "SchemaMissingError";
     this.schema = schema;
+  }
+}
+
+/**
+ * This @awa/awa is older than the database allows: the schema records a minimum runtime version
+ * above this release's `VERSION`, or a newer release migrated it last (an older `migrate()`
+ * must not put its functions back). Upgrade @awa/awa to `requiredVersion` or later.
+ */
+export class RuntimeTooOldError extends AwaError {
+  /** Version this database needs, at least. */
+  readonly requiredVersion: string;
+  /** Version of this code. */
+  readonly runningVersion: string;
+  /** `action` says what was refused: "run against it", "migrate it". */
+  constructor(schema: string, requiredVersion: string, runningVersion: string, action: string) {
+    const needs = `@awa/awa ${requiredVersion} or later to ${action}`;
+    super("RUNTIME_TOO_OLD", `schema "${schema}" needs ${needs}, but this is ${runningVersion}`);
+    this.name = "RuntimeTooOldError";
+    this.requiredVersion = requiredVersion;
+    this.runningVersion = runningVersion;
   }
 }
 

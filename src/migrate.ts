@@ -1,14 +1,26 @@
 /**
- * Schema migrations: idempotent, serialised across processes by an advisory lock, versioned in
- * `<schema>.schema_version`.
+ * Schema migrations (docs/migrations.md): numbered, append-only table migrations, then the
+ * function and view files of `src/sql/` re-applied when their text changes, all in one
+ * transaction serialised across processes by an advisory lock. The installed version is in
+ * `<schema>.schema_version`, the minimum runtime version in `<schema>.runtime_requirements`.
  * @module
  */
 import { type Db, type Executor, pgErrorInfo, toExecutor } from "./db/executor.ts";
-import { SchemaMissingError, SchemaTooNewError, SchemaTooOldError } from "./errors.ts";
-import { MIGRATIONS } from "./migrations_embedded.ts";
-import { checkSchema, inSchema } from "./schema.ts";
+import {
+  RuntimeTooOldError,
+  SchemaMissingError,
+  SchemaTooNewError,
+  SchemaTooOldError,
+} from "./errors.ts";
+import { type Migration, MIGRATIONS, SQL_FILES, type SqlFile } from "./migrations_embedded.ts";
+import { checkSchema } from "./schema.ts";
+import { applySqlFiles, dropStatement, renderFiles } from "./sql/apply.ts";
+import { type Drop, DROPS, MIN_RUNTIME_VERSION } from "./sql/breaking.ts";
+import { compareVersions } from "./sql/versions.ts";
+import { render } from "./storage/store.ts";
 import { checkOptions } from "./validate.ts";
 import { toDatabaseError } from "./db/classify.ts";
+import { VERSION } from "./version.ts";
 
 const MIGRATE_KEYS: ReadonlySet<string> = new Set(["schema"]);
 
@@ -26,60 +38,119 @@ export interface MigrateResult {
   to: number;
   /** Versions applied by this call. */
   applied: number[];
+  /** Function and view files (paths under src/sql/ without `.sql`) (re)applied by this call. */
+  sqlFiles: string[];
 }
+
+/** Everything one release of @awa/awa installs, and the versions it requires. */
+export interface Release {
+  /** Table migrations in order; the first is the baseline, standing for all before it. */
+  migrations: readonly Migration[];
+  files: readonly SqlFile[];
+  drops: readonly Drop[];
+  minRuntimeVersion: string;
+  /** The release's own version. */
+  version: string;
+}
+
+/** This release. */
+export const THIS_RELEASE: Release = {
+  migrations: MIGRATIONS,
+  files: SQL_FILES,
+  drops: DROPS,
+  minRuntimeVersion: MIN_RUNTIME_VERSION,
+  version: VERSION,
+};
 
 /** Highest migration version this code knows. */
 export const SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1].version;
 
-/** The migration SQL for a schema, for review or for running with another tool. */
+/**
+ * Everything {@link migrate} would run on a fresh database, for review: the migrations, then
+ * every function and view file (each after the drops listed for it). Bodies are not checked
+ * while the files are applied (a function may call one defined further down).
+ */
 export function migrationSql(options: MigrateOptions = {}): string {
   const o = checkOptions<MigrateOptions>(options, "options", MIGRATE_KEYS);
   const schema = checkSchema(o.schema);
-  return MIGRATIONS.map((m) => `-- ${m.version}_${m.name}\n${inSchema(m.sql, schema)}`).join("\n");
+  const migrations = MIGRATIONS.map((m) =>
+    `-- migration ${m.version}_${m.name}\n${render(m.sql, schema)}`
+  );
+  const files = renderFiles(SQL_FILES, schema).map((f) => {
+    const drops = DROPS.filter((d) => d.file === f.file)
+      .map((d) => `${dropStatement(d, schema)};\n`).join("");
+    return `-- src/sql/${f.file}.sql\n${drops}${f.sql}`;
+  });
+  return [...migrations, "SET check_function_bodies = off;\n", ...files].join("\n");
 }
 
 /**
- * Bring the Awa schema up to date. Safe to call from many processes at once: the first takes an
- * advisory lock and applies pending migrations in one transaction; the others wait, then find
- * nothing to do. Throws {@link SchemaTooNewError} when the database is ahead of this code.
+ * Bring the Awa schema up to date: pending table migrations, then every function and view file
+ * whose text changed, in one transaction. Safe to call from many processes at once: the first
+ * takes an advisory lock and applies; the others wait, then find nothing to do. Throws
+ * {@link SchemaTooNewError} when the database is ahead of this code, {@link SchemaTooOldError}
+ * when it is older than this release's baseline, and {@link RuntimeTooOldError} when a newer
+ * @awa/awa already migrated it.
  */
 export async function migrate(db: Db, options: MigrateOptions = {}): Promise<MigrateResult> {
   const o = checkOptions<MigrateOptions>(options, "options", MIGRATE_KEYS);
-  const schema = checkSchema(o.schema);
-  const ex = toExecutor(db);
-  return await ex.atomic((tx) => applyMigrations(tx, schema)).catch((err) => {
+  return await migrateRelease(db, checkSchema(o.schema), THIS_RELEASE);
+}
+
+/** {@link migrate} as `release` would run it (tests stand in other releases with it). */
+export async function migrateRelease(
+  db: Db,
+  schema: string,
+  release: Release,
+): Promise<MigrateResult> {
+  return await toExecutor(db).atomic((tx) => applyRelease(tx, schema, release)).catch((err) => {
     throw toDatabaseError(err, `migrate (schema "${schema}")`);
   });
 }
 
-/** Apply pending migrations inside `tx`, serialised by a transaction-scoped advisory lock. */
-async function applyMigrations(tx: Executor, schema: string): Promise<MigrateResult> {
+/** Apply `release` inside `tx`, serialised by a transaction-scoped advisory lock. */
+async function applyRelease(
+  tx: Executor,
+  schema: string,
+  release: Release,
+): Promise<MigrateResult> {
   await tx.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [
     `awa-migrate:${schema}`,
   ]);
-  const [{ exists }] = await tx.query<{ exists: boolean }>(
-    "SELECT to_regclass($1) IS NOT NULL AS exists",
-    [`${schema}.schema_version`],
-  );
-  let from = 0;
-  if (exists) {
-    const [row] = await tx.query<{ v: number | null }>(
-      `SELECT max(version)::int AS v FROM ${schema}.schema_version`,
-    );
-    from = row.v ?? 0;
+  const from = Math.max(0, await installedVersion(tx, schema));
+  const { migrations } = release;
+  const baseline = migrations[0].version;
+  const latest = migrations[migrations.length - 1].version;
+  if (from > latest) throw new SchemaTooNewError(schema, from, latest);
+  if (from > 0 && from < baseline) {
+    throw new SchemaTooOldError(schema, from, latest, { baseline });
   }
-  if (from > SCHEMA_VERSION) throw new SchemaTooNewError(schema, from, SCHEMA_VERSION);
   const applied: number[] = [];
-  for (const m of MIGRATIONS) {
+  for (const m of migrations) {
     if (m.version <= from) continue;
-    await tx.query(inSchema(m.sql, schema));
+    await tx.query(render(m.sql, schema));
     await tx.query(
       `INSERT INTO ${schema}.schema_version (version, description) VALUES ($1, $2)`,
       [m.version, m.name],
     );
     applied.push(m.version);
   }
-  return { from, to: Math.max(from, SCHEMA_VERSION), applied };
+  const [req] = await tx.query<{ min: string; by: string }>(
+    `SELECT min_runtime_version AS min, migrated_by AS by FROM ${schema}.runtime_requirements`,
+  );
+  if (req && compareVersions(req.by, release.version) > 0) {
+    throw new RuntimeTooOldError(schema, req.by, release.version, "migrate it");
+  }
+  const sqlFiles = await applySqlFiles(tx, schema, release.files, release.drops);
+  if (req?.min !== release.minRuntimeVersion || req?.by !== release.version) {
+    await tx.query(
+      `INSERT INTO ${schema}.runtime_requirements (min_runtime_version, migrated_by) VALUES ($1, $2)
+       ON CONFLICT (singleton) DO UPDATE SET min_runtime_version = excluded.min_runtime_version,
+         migrated_by = excluded.migrated_by, updated_at = now()`,
+      [release.minRuntimeVersion, release.version],
+    );
+  }
+  return { from, to: Math.max(from, latest), applied, sqlFiles };
 }
 
 /** Current schema version of the database, or 0 when Awa is not installed. */
@@ -93,27 +164,40 @@ export async function schemaVersion(db: Db, options: MigrateOptions = {}): Promi
 }
 
 /**
- * Installed version of `schema` in one round trip: -1 when it has no version table, 0 when the
- * table is empty. The table may not exist, so its name cannot appear in the statement itself:
- * `query_to_xml` runs the inner query only in the branch where `to_regclass` found it.
+ * Installed version of `schema` and its minimum runtime version, in one round trip. Version -1
+ * when it has no version table, 0 when the table is empty; minimum null before migration 10.
+ * The tables may not exist, so their names cannot appear in the statement itself:
+ * `query_to_xml` runs the inner query only in the branch where `to_regclass` found the table.
  */
-async function installedVersion(ex: Executor, schema: string): Promise<number> {
-  const [row] = await ex.query<{ v: number | null }>(
+async function installedState(
+  ex: Executor,
+  schema: string,
+): Promise<{ version: number; minRuntimeVersion: string | null }> {
+  const [row] = await ex.query<{ v: number | null; m: string | null }>(
     `SELECT CASE WHEN to_regclass($1) IS NULL THEN -1 ELSE coalesce((xpath('/row/v/text()',
       query_to_xml(format('SELECT max(version) AS v FROM %s', to_regclass($1)), false, true, '')
-    ))[1]::text::int, 0) END AS v`,
-    [`${schema}.schema_version`],
+    ))[1]::text::int, 0) END AS v,
+    CASE WHEN to_regclass($2) IS NOT NULL THEN (xpath('/row/m/text()', query_to_xml(
+      format('SELECT min_runtime_version AS m FROM %s', to_regclass($2)), false, true, '')
+    ))[1]::text END AS m`,
+    [`${schema}.schema_version`, `${schema}.runtime_requirements`],
   );
-  return Number(row.v);
+  return { version: Number(row.v), minRuntimeVersion: row.m };
 }
 
-/** Database handles (and the schemas on them) already found at {@link SCHEMA_VERSION}. */
+/** Installed version of `schema`: -1 when it has no version table, 0 when it is empty. */
+async function installedVersion(ex: Executor, schema: string): Promise<number> {
+  return (await installedState(ex, schema)).version;
+}
+
+/** Database handles (and the schemas on them) already found usable by this code. */
 const verified = new WeakMap<object, Set<string>>();
 
 /**
  * Refuse to run against a schema this code cannot use: {@link SchemaMissingError} when Awa is not
  * installed there, {@link SchemaTooOldError} / {@link SchemaTooNewError} when its version is not
- * {@link SCHEMA_VERSION}. A successful check is remembered per database handle (a postgres.js
+ * {@link SCHEMA_VERSION}, {@link RuntimeTooOldError} when it records a minimum runtime version
+ * above this release's. A successful check is remembered per database handle (a postgres.js
  * `Sql` or transaction, a node-postgres pool or client), so producers pay the round trip once.
  */
 export async function requireSchema(
@@ -123,9 +207,12 @@ export async function requireSchema(
 ): Promise<void> {
   const cached = options.cached ?? true;
   if (cached && verified.get(ex.identity)?.has(schema)) return;
-  const v = await installedVersion(ex, schema);
+  const { version: v, minRuntimeVersion: min } = await installedState(ex, schema);
   if (v < 0) throw new SchemaMissingError(schema);
   if (v < SCHEMA_VERSION) throw new SchemaTooOldError(schema, v, SCHEMA_VERSION);
+  if (min !== null && compareVersions(min, VERSION) > 0) {
+    throw new RuntimeTooOldError(schema, min, VERSION, "run against it");
+  }
   if (v > SCHEMA_VERSION) throw new SchemaTooNewError(schema, v, SCHEMA_VERSION);
   let set = verified.get(ex.identity);
   if (!set) verified.set(ex.identity, set = new Set());

@@ -1,19 +1,3 @@
--- Outcome policy decided by the caller (issue 10 item 3).
---
--- The TypeScript runtime now decides where an outcome sends its job (src/runtime/policy.ts):
--- each finalize item carries the planned `state` and, for retryable and scheduled jobs, the
--- `delay_s` (the retry backoff is computed there). awa.finalize_attempts applies that plan and
--- keeps only what the committing statement must own: the receipt guard, failed vs DLQ from
--- queue_meta, and unique claims (a deferred job whose key another job holds is cancelled). Items
--- without `state` (awa.cancel_job, awa.rescue_candidates, other SQL callers) are planned here by
--- the same table as before.
-
--- The states an item may plan: those a finalized attempt can leave its job in. A state outside
--- them (say `running`) would close the attempt and write the job nowhere.
-CREATE DOMAIN awa.finalize_state AS awa.job_state
-  CONSTRAINT finalize_state_is_final
-  CHECK (VALUE IN ('completed', 'retryable', 'scheduled', 'cancelled', 'failed'));
-
 -- Finalize attempts. p_items is a JSON array of
 --   {claim_slot, batch_id, idx, job_id, run_lease, outcome, state?, delay_s?, error?, result?,
 --    progress?}
@@ -25,7 +9,7 @@ CREATE DOMAIN awa.finalize_state AS awa.job_state
 -- src/runtime/policy.ts). An item without `state` is planned here by the same table: completed,
 -- cancel -> cancelled, snooze and rescue_unstarted -> scheduled, fail -> failed, anything else
 -- retryable, or failed once attempt >= max_attempts. A retryable or scheduled job is due after
--- delay_s, else after awa.backoff_duration. An item applies only if its receipt is open at
+-- delay_s, else after {{schema}}.backoff_duration. An item applies only if its receipt is open at
 -- commit; the rest are stale and absent from the result. p_try: take attempt locks with the try
 -- form and skip busy attempts (rescue), instead of waiting (workers, admin).
 --
@@ -38,7 +22,7 @@ CREATE DOMAIN awa.finalize_state AS awa.job_state
 -- `cancelled: duplicate: unique key held by job <id>`. Ending in a terminal state of the mask
 -- re-acquires the claim when the key is free.
 -- Returns one row per applied item with the state the job reached.
-CREATE OR REPLACE FUNCTION awa.finalize_attempts(p_items jsonb, p_try boolean DEFAULT false,
+CREATE OR REPLACE FUNCTION {{schema}}.finalize_attempts(p_items jsonb, p_try boolean DEFAULT false,
   p_dlq_default boolean DEFAULT false)
 RETURNS TABLE (
   job_id bigint, run_lease bigint, outcome text, state text, held text, run_at timestamptz,
@@ -57,9 +41,9 @@ BEGIN
       SELECT x FROM jsonb_array_elements(p_items) x
       ORDER BY (x ->> 'job_id')::bigint, (x ->> 'run_lease')::bigint
     ) o
-    WHERE awa.attempt_try_lock((o.x ->> 'job_id')::bigint, (o.x ->> 'run_lease')::bigint);
+    WHERE {{schema}}.attempt_try_lock((o.x ->> 'job_id')::bigint, (o.x ->> 'run_lease')::bigint);
   ELSE
-    PERFORM awa.attempt_lock(k.job_id, k.run_lease) FROM (
+    PERFORM {{schema}}.attempt_lock(k.job_id, k.run_lease) FROM (
       SELECT DISTINCT x.job_id, x.run_lease
       FROM jsonb_to_recordset(p_items) AS x(job_id bigint, run_lease bigint)
       ORDER BY x.job_id, x.run_lease
@@ -68,7 +52,7 @@ BEGIN
 
   -- Attempt state exists only for attempts that saved progress; when there is none at all,
   -- the per-item probes and deletes below are skipped by a one-time filter.
-  v_any_state := EXISTS (SELECT 1 FROM awa.attempt_state);
+  v_any_state := EXISTS (SELECT 1 FROM {{schema}}.attempt_state);
 
   -- A fresh statement: closures committed by whoever held a lock before us are visible now.
   -- MATERIALIZED: the ready-row join below must see lane_seq as a plain value to use the
@@ -78,8 +62,8 @@ BEGIN
     SELECT DISTINCT ON (i.batch_id, i.idx) i.*
     FROM jsonb_to_recordset(v_items) AS i(
       claim_slot smallint, batch_id bigint, idx int, job_id bigint, run_lease bigint,
-      outcome text, state awa.finalize_state, delay_s double precision, error text, result jsonb,
-      progress jsonb
+      outcome text, state {{schema}}.finalize_state, delay_s double precision, error text,
+      result jsonb, progress jsonb
     )
     ORDER BY i.batch_id, i.idx
   ), receipts AS MATERIALIZED (
@@ -88,7 +72,7 @@ BEGIN
     SELECT b.claim_slot, b.batch_id, b.ready_slot, b.queue, b.priority, b.enqueue_shard,
       b.claimed_at, b.has_unique, u.job_id, u.run_lease, u.lane_seq, u.attempt, (u.n - 1)::int AS idx
     FROM (SELECT DISTINCT i.claim_slot, i.batch_id FROM items i) k
-    JOIN awa.claim_batches b ON b.claim_slot = k.claim_slot AND b.batch_id = k.batch_id
+    JOIN {{schema}}.claim_batches b ON b.claim_slot = k.claim_slot AND b.batch_id = k.batch_id
     CROSS JOIN LATERAL unnest(b.job_ids, b.run_leases, b.lane_seqs, b.attempts)
       WITH ORDINALITY AS u(job_id, run_lease, lane_seq, attempt, n)
   ), batch_closures AS MATERIALIZED (
@@ -96,19 +80,19 @@ BEGIN
     -- once per item.
     SELECT c.claim_slot, c.receipt_ranges
     FROM (SELECT DISTINCT i.claim_slot, i.batch_id FROM items i) k
-    JOIN awa.claim_closures c ON c.claim_slot = k.claim_slot
-      AND c.receipt_ranges && int8range(k.batch_id * 65536, (k.batch_id + 1) * 65536)
+    JOIN {{schema}}.claim_closures c ON c.claim_slot = k.claim_slot
+      AND c.receipt_ranges && {{schema}}.receipt_block(k.batch_id)
   ), live AS MATERIALIZED (
     SELECT i.*, b.ready_slot, b.queue AS b_queue, b.priority AS b_priority,
       b.enqueue_shard, b.lane_seq, b.attempt AS b_attempt,
-      b.claimed_at, i.batch_id * 65536 + i.idx AS receipt,
+      b.claimed_at, {{schema}}.receipt_id(i.batch_id, i.idx) AS receipt,
       i.outcome <> 'completed' OR b.has_unique AS needs_body
     FROM items i
     JOIN receipts b ON b.claim_slot = i.claim_slot AND b.batch_id = i.batch_id AND b.idx = i.idx
     WHERE b.job_id = i.job_id AND b.run_lease = i.run_lease
       AND NOT EXISTS (
         SELECT 1 FROM batch_closures c
-        WHERE c.claim_slot = i.claim_slot AND c.receipt_ranges @> (i.batch_id * 65536 + i.idx)
+        WHERE c.claim_slot = i.claim_slot AND c.receipt_ranges @> {{schema}}.receipt_id(i.batch_id, i.idx)
       )
   ), body AS (
     SELECT l.*, r.kind AS r_kind, r.args, r.max_attempts AS r_max_attempts, r.created_at,
@@ -120,50 +104,50 @@ BEGIN
     -- without a unique claim writes nothing from it. OFFSET 0 keeps the subquery from being
     -- flattened, so l.needs_body gates the probe instead of filtering after it.
     LEFT JOIN LATERAL (
-      SELECT r.* FROM awa.ready_entries r
+      SELECT r.* FROM {{schema}}.ready_entries r
       WHERE l.needs_body AND r.ready_slot = l.ready_slot AND r.queue = l.b_queue
         AND r.priority = l.b_priority AND r.enqueue_shard = l.enqueue_shard
         AND r.lane_seq = l.lane_seq
       OFFSET 0
     ) r ON true
-    LEFT JOIN awa.attempt_state s
+    LEFT JOIN {{schema}}.attempt_state s
       ON v_any_state AND s.job_id = l.job_id AND s.run_lease = l.run_lease
-    LEFT JOIN awa.queue_meta m ON m.queue = l.b_queue
+    LEFT JOIN {{schema}}.queue_meta m ON m.queue = l.b_queue
     WHERE r.job_id IS NOT NULL OR NOT l.needs_body
   ), planned AS MATERIALIZED (
     SELECT b.*,
-      coalesce(b.state::awa.job_state, CASE
+      coalesce(b.state::{{schema}}.job_state, CASE
         WHEN b.outcome = 'completed' THEN 'completed'
         WHEN b.outcome = 'cancel' THEN 'cancelled'
         WHEN b.outcome IN ('snooze', 'rescue_unstarted') THEN 'scheduled'
         WHEN b.outcome = 'fail' THEN 'failed'
         WHEN b.b_attempt >= b.r_max_attempts THEN 'failed'
         ELSE 'retryable'
-      END::awa.job_state) AS plan_state,
+      END::{{schema}}.job_state) AS plan_state,
       -- The claim was released at claim: whether this outcome brings the job back into its mask.
-      b.unique_key IS NOT NULL AND NOT awa.mask_has(b.unique_states, 'running') AS reenters
+      b.unique_key IS NOT NULL AND NOT {{schema}}.mask_has(b.unique_states, 'running') AS reenters
     FROM body b
   ), rivals AS MATERIALIZED (
     -- Deferred outcomes re-entering the mask, whose key another job holds now. A scalar
     -- subquery: one index probe per such item, never a scan of the claims table.
     SELECT x.batch_id, x.idx, x.holder FROM (
       SELECT p.batch_id, p.idx, (
-        SELECT u.job_id FROM awa.job_unique_claims u
+        SELECT u.job_id FROM {{schema}}.job_unique_claims u
         WHERE u.unique_key = p.unique_key AND u.job_id <> p.job_id
       ) AS holder
       FROM planned p
       WHERE p.reenters AND p.plan_state IN ('retryable', 'scheduled')
-        AND (awa.mask_has(p.unique_states, p.plan_state)
-          OR awa.mask_has(p.unique_states, 'available'))
+        AND ({{schema}}.mask_has(p.unique_states, p.plan_state)
+          OR {{schema}}.mask_has(p.unique_states, 'available'))
     ) x
     WHERE x.holder IS NOT NULL
   ), reacquired AS (
     -- One job per key (the newest) re-acquires; sorted by key like every claims writer. A row a
     -- concurrent insert committed is left alone and that job counts as a rival.
-    INSERT INTO awa.job_unique_claims AS u (unique_key, job_id)
+    INSERT INTO {{schema}}.job_unique_claims AS u (unique_key, job_id)
     SELECT DISTINCT ON (p.unique_key) p.unique_key, p.job_id
     FROM planned p
-    WHERE p.reenters AND awa.mask_has(p.unique_states, p.plan_state)
+    WHERE p.reenters AND {{schema}}.mask_has(p.unique_states, p.plan_state)
       AND NOT EXISTS (SELECT 1 FROM rivals x WHERE x.batch_id = p.batch_id AND x.idx = p.idx)
     ORDER BY p.unique_key, p.job_id DESC
     ON CONFLICT (unique_key) DO UPDATE SET job_id = excluded.job_id
@@ -173,7 +157,7 @@ BEGIN
     SELECT p.*,
       p.plan_state IN ('retryable', 'scheduled') AND p.reenters AND (
         x.holder IS NOT NULL
-        OR (awa.mask_has(p.unique_states, p.plan_state)
+        OR ({{schema}}.mask_has(p.unique_states, p.plan_state)
           AND NOT EXISTS (SELECT 1 FROM reacquired a WHERE a.job_id = p.job_id))
       ) AS duplicate,
       x.holder
@@ -181,7 +165,7 @@ BEGIN
     LEFT JOIN rivals x ON x.batch_id = p.batch_id AND x.idx = p.idx
   ), resolved AS (
     SELECT d.*,
-      CASE WHEN d.duplicate THEN 'cancelled' ELSE d.plan_state END::awa.job_state AS new_state,
+      CASE WHEN d.duplicate THEN 'cancelled' ELSE d.plan_state END::{{schema}}.job_state AS new_state,
       CASE WHEN d.duplicate THEN d.outcome || '_duplicate_cancelled' ELSE d.outcome END
         AS closure_outcome,
       CASE
@@ -205,13 +189,13 @@ BEGIN
       END AS new_errors
     FROM decided d
   ), closed AS (
-    INSERT INTO awa.claim_closures (claim_slot, ready_slot, outcome, closed_count, receipt_ranges)
+    INSERT INTO {{schema}}.claim_closures (claim_slot, ready_slot, outcome, closed_count, receipt_ranges)
     SELECT r.claim_slot, r.ready_slot, r.closure_outcome, count(*),
       range_agg(int8range(r.receipt, r.receipt + 1))
     FROM resolved r
     GROUP BY r.claim_slot, r.ready_slot, r.closure_outcome
   ), done AS (
-    INSERT INTO awa.done_entries (
+    INSERT INTO {{schema}}.done_entries (
       ready_slot, job_id, run_lease, queue, priority, state, attempt, attempted_at, finalized_at,
       result, errors, progress
     )
@@ -221,14 +205,14 @@ BEGIN
       CASE WHEN r.new_state = 'completed' THEN NULL ELSE r.new_progress END
     FROM resolved r WHERE r.new_state IN ('completed', 'cancelled')
   ), deferred AS (
-    INSERT INTO awa.deferred_jobs (
+    INSERT INTO {{schema}}.deferred_jobs (
       job_id, state, run_at, queue, priority, kind, args, attempt, run_lease, max_attempts,
       created_at, tags, metadata, errors, progress, unique_key, unique_states
     )
     SELECT r.job_id, r.new_state,
       clock_timestamp() + CASE
         WHEN r.delay_s IS NOT NULL THEN make_interval(secs => greatest(r.delay_s, 0))
-        ELSE awa.backoff_duration(r.b_attempt, r.r_max_attempts) END,
+        ELSE {{schema}}.backoff_duration(r.b_attempt, r.r_max_attempts) END,
       r.b_queue, r.b_priority, r.r_kind, r.args,
       CASE WHEN r.new_state = 'scheduled' THEN r.b_attempt - 1 ELSE r.b_attempt END,
       r.run_lease, r.r_max_attempts, r.created_at, r.tags, r.metadata, r.new_errors,
@@ -236,7 +220,7 @@ BEGIN
     FROM resolved r WHERE r.new_state IN ('retryable', 'scheduled')
     RETURNING deferred_jobs.job_id, deferred_jobs.run_at
   ), held AS (
-    INSERT INTO awa.dlq_entries (
+    INSERT INTO {{schema}}.dlq_entries (
       job_id, hold_kind, reason, original_run_lease, queue, priority, kind, args, attempt,
       max_attempts, created_at, attempted_at, tags, metadata, errors, progress, unique_key,
       unique_states
@@ -248,14 +232,14 @@ BEGIN
     FROM resolved r WHERE r.new_state = 'failed'
     RETURNING dlq_entries.job_id, dlq_entries.hold_kind
   ), state_gone AS (
-    DELETE FROM awa.attempt_state s USING resolved r
+    DELETE FROM {{schema}}.attempt_state s USING resolved r
     WHERE v_any_state AND s.job_id = r.job_id AND s.run_lease = r.run_lease
   ), unique_released AS (
-    DELETE FROM awa.job_unique_claims u USING resolved r
+    DELETE FROM {{schema}}.job_unique_claims u USING resolved r
     WHERE r.unique_key IS NOT NULL AND u.unique_key = r.unique_key AND u.job_id = r.job_id
-      AND NOT awa.mask_has(r.unique_states, r.new_state)
+      AND NOT {{schema}}.mask_has(r.unique_states, r.new_state)
   ), cancel_notice AS (
-    SELECT pg_notify(awa.notify_channel('@cancel'), json_build_object('job_id', r.job_id,
+    SELECT pg_notify({{schema}}.notify_channel('@cancel'), json_build_object('job_id', r.job_id,
       'run_lease', r.run_lease, 'outcome', r.outcome)::text)
     FROM resolved r WHERE r.outcome = 'cancel' OR r.outcome LIKE 'rescue_%'
   )

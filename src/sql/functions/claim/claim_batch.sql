@@ -1,0 +1,140 @@
+-- Claim up to p_max jobs of one queue for one runtime. Returns one row per claimed job with its
+-- receipt (claim_slot, batch_id, idx), started rows before held ones. Lanes are ranked on a
+-- possibly stale view; the cursor and the rows are read in fresh statements after the lane's
+-- claim lock is held. p_free: how many of the claimed jobs start at once (the runtime's free
+-- workers); the rest are held (`held` true) until the runtime records their start. NULL: all
+-- start at once.
+CREATE OR REPLACE FUNCTION {{schema}}.claim_batch(
+  p_queue text, p_max int, p_deadline_s double precision, p_aging_s double precision,
+  p_instance uuid, p_free int DEFAULT NULL
+) RETURNS TABLE (
+  claim_slot smallint, batch_id bigint, idx int, job_id bigint, run_lease bigint, attempt smallint,
+  max_attempts smallint, kind text, args jsonb, priority smallint, created_at timestamptz,
+  run_at timestamptz, tags text[], metadata jsonb, errors jsonb, progress jsonb,
+  claimed_at timestamptz, deadline_at timestamptz, held boolean
+) LANGUAGE plpgsql VOLATILE
+SET plan_cache_mode = force_generic_plan SET jit = off SET enable_seqscan = off
+SET enable_hashjoin = off SET enable_mergejoin = off
+AS $$
+DECLARE
+  v_lane record;
+  v_cursor bigint;
+  v_remaining int := p_max;
+  v_free int := CASE WHEN p_free IS NOT NULL THEN greatest(p_free, 0) END;
+  v_now timestamptz := clock_timestamp();
+  v_got int;
+BEGIN
+  IF p_max < 1 THEN
+    RETURN;
+  END IF;
+  IF EXISTS (SELECT 1 FROM {{schema}}.queue_meta m WHERE m.queue = p_queue AND m.paused) THEN
+    RETURN;
+  END IF;
+
+  FOR v_lane IN
+    SELECT l.prio, l.shard
+    FROM (
+      SELECT ln.priority AS prio, ln.enqueue_shard AS shard FROM {{schema}}.lanes ln
+      WHERE ln.queue = p_queue
+    ) l
+    -- The cursor once per lane; as an index condition it would be re-evaluated per partition.
+    CROSS JOIN LATERAL (SELECT {{schema}}.lane_cursor(p_queue, l.prio, l.shard) AS c OFFSET 0) cur
+    CROSS JOIN LATERAL (
+      SELECT r.run_at FROM {{schema}}.ready_entries r
+      WHERE r.queue = p_queue AND r.priority = l.prio AND r.enqueue_shard = l.shard
+        AND r.lane_seq >= cur.c
+        AND NOT EXISTS (
+          SELECT 1 FROM {{schema}}.ready_tombstones t
+          WHERE t.ready_slot = r.ready_slot AND t.queue = r.queue AND t.priority = r.priority
+            AND t.enqueue_shard = r.enqueue_shard AND t.lane_seq = r.lane_seq
+        )
+      ORDER BY r.lane_seq LIMIT 1
+    ) h
+    ORDER BY
+      CASE WHEN p_aging_s > 0
+        THEN greatest(1, l.prio - floor(extract(epoch FROM v_now - h.run_at) / p_aging_s))
+        ELSE l.prio END,
+      h.run_at, l.prio
+  LOOP
+    EXIT WHEN v_remaining <= 0;
+    CONTINUE WHEN NOT pg_try_advisory_xact_lock({{schema}}.lane_key(p_queue, v_lane.prio, v_lane.shard, 2));
+
+    v_cursor := {{schema}}.lane_cursor(p_queue, v_lane.prio, v_lane.shard);
+
+    -- Take the slot of the lowest unclaimed row at or above the fresh cursor, and only the run of
+    -- rows in that slot that precedes any row of another slot: the emission then covers exactly
+    -- the rows it claims.
+    RETURN QUERY
+    WITH cand AS (
+      SELECT r.ready_slot, r.lane_seq, r.job_id, r.run_lease, r.attempt, r.max_attempts, r.kind,
+        r.args, r.created_at, r.run_at, r.tags, r.metadata, r.errors, r.progress, r.unique_key,
+        r.unique_states
+      FROM {{schema}}.ready_entries r
+      WHERE r.queue = p_queue AND r.priority = v_lane.prio AND r.enqueue_shard = v_lane.shard
+        AND r.lane_seq >= v_cursor
+        AND NOT EXISTS (
+          SELECT 1 FROM {{schema}}.ready_tombstones t
+          WHERE t.ready_slot = r.ready_slot AND t.queue = r.queue AND t.priority = r.priority
+            AND t.enqueue_shard = r.enqueue_shard AND t.lane_seq = r.lane_seq
+        )
+      ORDER BY r.lane_seq
+      LIMIT v_remaining
+    ), head AS MATERIALIZED (
+      SELECT c.ready_slot FROM cand c ORDER BY c.lane_seq LIMIT 1
+    ), cut AS MATERIALIZED (
+      SELECT min(c.lane_seq) AS lane_seq FROM cand c, head
+      WHERE c.ready_slot <> head.ready_slot
+    ), picked AS MATERIALIZED (
+      SELECT c.*, (row_number() OVER (ORDER BY c.lane_seq) - 1)::int AS i
+      FROM cand c, head, cut
+      WHERE c.ready_slot = head.ready_slot AND (cut.lane_seq IS NULL OR c.lane_seq < cut.lane_seq)
+    ), ring AS MATERIALIZED (
+      SELECT rr.slot, rr.generation FROM {{schema}}.ring_head('claim') rr
+    ), batch AS (
+      INSERT INTO {{schema}}.claim_batches AS b (
+        claim_slot, generation, batch_id, instance_id, queue, priority, enqueue_shard, ready_slot,
+        claimed_count, job_ids, run_leases, lane_seqs, attempts, claimed_at, deadline_at,
+        has_unique, held_from
+      )
+      SELECT ring.slot, ring.generation, nextval('{{schema}}.claim_batch_id_seq'), p_instance, p_queue,
+        v_lane.prio, v_lane.shard, min(p.ready_slot), count(*),
+        array_agg(p.job_id ORDER BY p.i), array_agg(p.run_lease + 1 ORDER BY p.i),
+        array_agg(p.lane_seq ORDER BY p.i), array_agg((p.attempt + 1)::smallint ORDER BY p.i),
+        v_now,
+        CASE WHEN p_deadline_s > 0 THEN v_now + make_interval(secs => p_deadline_s) END,
+        bool_or(p.unique_key IS NOT NULL),
+        CASE WHEN v_free < count(*) THEN v_free END
+      FROM picked p, ring
+      GROUP BY ring.slot, ring.generation
+      RETURNING b.claim_slot, b.batch_id, b.ready_slot, b.deadline_at, b.held_from
+    ), emitted AS (
+      INSERT INTO {{schema}}.claim_emissions (
+        ready_slot, queue, priority, enqueue_shard, first_lane_seq, next_lane_seq, claimed_count,
+        claim_slot, batch_id
+      )
+      SELECT batch.ready_slot, p_queue, v_lane.prio, v_lane.shard, min(p.lane_seq),
+        max(p.lane_seq) + 1, count(*), batch.claim_slot, batch.batch_id
+      FROM picked p, batch
+      GROUP BY batch.ready_slot, batch.claim_slot, batch.batch_id
+    ), unique_released AS (
+      -- available → running leaves a mask without `running`: the claim goes (features.md §2).
+      -- Rows without a unique key never reach the index.
+      DELETE FROM {{schema}}.job_unique_claims u USING picked p
+      WHERE p.unique_key IS NOT NULL AND NOT {{schema}}.mask_has(p.unique_states, 'running')
+        AND u.unique_key = p.unique_key AND u.job_id = p.job_id
+    )
+    SELECT batch.claim_slot, batch.batch_id, p.i, p.job_id, p.run_lease + 1,
+      (p.attempt + 1)::smallint, p.max_attempts, p.kind, p.args, v_lane.prio, p.created_at,
+      p.run_at, p.tags, p.metadata, p.errors, p.progress, v_now, batch.deadline_at,
+      coalesce(p.i >= batch.held_from, false)
+    FROM picked p, batch
+    ORDER BY p.i;
+
+    GET DIAGNOSTICS v_got = ROW_COUNT;
+    v_remaining := v_remaining - v_got;
+    IF v_free IS NOT NULL THEN
+      v_free := greatest(v_free - v_got, 0);
+    END IF;
+  END LOOP;
+END
+$$;
