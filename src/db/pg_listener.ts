@@ -175,6 +175,8 @@ class PgListener {
       const names = [...this.#channels.keys()];
       for (const name of names) await client.query(listenSql("LISTEN", name));
       this.#failures = 0;
+      // Everyone unlistened while this reconnect was under way: give the new client up.
+      this.#closeIfUnused();
       for (const name of names) {
         for (const s of this.#channels.get(name)?.subscribers ?? []) {
           if (s.onRelisten) isolated(s.onRelisten);
