@@ -28,26 +28,3 @@ export function checkSchema(schema: unknown, field = "schema"): string {
   }
   return s;
 }
-
-/**
- * Point SQL written against the `awa` schema at another schema. The name is a validated
- * identifier (never user text in a value position), so this substitution cannot inject.
- */
-export function inSchema(sqlText: string, schema: string): string {
-  return schema === DEFAULT_SCHEMA ? sqlText : sqlText.replace(/\bawa\./g, `${schema}.`)
-    .replace(/\bSCHEMA IF NOT EXISTS awa;/g, `SCHEMA IF NOT EXISTS ${schema};`);
-}
-
-const cache = new Map<string, string>();
-
-/** {@link inSchema}, memoised per (text, schema) for hot statements. */
-export function q(schema: string, sqlText: string): string {
-  if (schema === DEFAULT_SCHEMA) return sqlText;
-  const key = schema + "\0" + sqlText;
-  let out = cache.get(key);
-  if (out === undefined) {
-    out = inSchema(sqlText, schema);
-    cache.set(key, out);
-  }
-  return out;
-}

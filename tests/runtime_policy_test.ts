@@ -25,7 +25,7 @@ import {
   planRetry,
   retryBackoffSeconds,
 } from "../src/runtime/policy.ts";
-import type { FinalizedRow } from "../src/runtime/queries.ts";
+import type { FinalizedRow } from "../src/storage/attempts.ts";
 import type { Job } from "../src/runtime/types.ts";
 import { testDatabase } from "./support/db.ts";
 import { POOL_TEST } from "./runtime_support.ts";

@@ -11,7 +11,7 @@
  */
 import assert from "node:assert/strict";
 import { Client, defineJob, insertMany, migrate, UniqueConflictError } from "../mod.ts";
-import { q } from "../src/schema.ts";
+import { q } from "./support/sql.ts";
 import { type Sql, testDatabase } from "./support/db.ts";
 import {
   POOL_TEST,

@@ -11,7 +11,7 @@
 import fc from "fast-check";
 import type postgres from "postgres";
 import { defineJob, insertMany } from "../../mod.ts";
-import { q } from "../../src/schema.ts";
+import { q } from "../../tests/support/sql.ts";
 import { type PropertyConfig, QUEUE, type Sql } from "./engine.ts";
 
 type Outcome = "completed" | "retry" | "fail" | "cancel";

@@ -13,7 +13,7 @@
  */
 import type postgres from "postgres";
 import { defineJob, insert, insertMany, migrate } from "../../mod.ts";
-import { q } from "../../src/schema.ts";
+import { q } from "../../tests/support/sql.ts";
 import { type AppendedRow, type Attempt, type Family, ModelViolation, RefModel } from "./model.ts";
 import type { WorkerOutcome } from "./model.ts";
 import { Recorder } from "./recorder.ts";

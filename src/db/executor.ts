@@ -6,10 +6,17 @@
 import type { Sql, TransactionSql } from "postgres";
 import { TransactionStateError, ValidationError } from "../errors.ts";
 import { checkOptions, describe } from "../validate.ts";
+import { pgListenerOf } from "./pg_listener.ts";
 
 /** Minimal shape of a node-postgres `Client` or `PoolClient` that Awa needs. */
 export interface PgQueryable {
   query(text: string, values?: unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
+}
+
+/** A NOTIFY as node-postgres delivers it. */
+export interface PgNotification {
+  channel: string;
+  payload?: string;
 }
 
 /** A client checked out of a node-postgres `Pool`. */
@@ -17,7 +24,10 @@ export interface PgPoolClient extends PgQueryable {
   /** Return the client to its pool; with an error, the pool discards the connection. */
   release(err?: Error | boolean): void;
   on?(event: "error", listener: (err: Error) => void): unknown;
+  on?(event: "end", listener: () => void): unknown;
+  on?(event: "notification", listener: (msg: PgNotification) => void): unknown;
   removeListener?(event: "error", listener: (err: Error) => void): unknown;
+  removeAllListeners?(event: "notification" | "end"): unknown;
 }
 
 /** Minimal shape of a node-postgres `Pool` that Awa needs. */
@@ -94,6 +104,18 @@ export function fromPg(
 /** Anything Awa accepts as a database handle. */
 export type Db = Sql | TransactionSql | PgExecutor;
 
+/** A LISTEN in place; see {@link Executor.listen}. */
+export interface Listening {
+  /** Stop delivering this listener's notices; the channel is UNLISTENed with its last one. */
+  unlisten(): Promise<void>;
+}
+
+/** One session taken from a pool for the caller alone; see {@link Executor.reserve}. */
+export interface ReservedExecutor extends Executor {
+  /** Give the session back to its pool. Call exactly once. */
+  release(): void;
+}
+
 /** Internal uniform executor. */
 export interface Executor {
   /**
@@ -106,6 +128,23 @@ export interface Executor {
   atomic<T>(fn: (ex: Executor) => Promise<T>): Promise<T>;
   /** Stream text-format COPY rows; undefined when the driver cannot COPY. */
   copyIn?: (statement: string, lines: Iterable<string>) => Promise<void>;
+  /**
+   * LISTEN on `channel` (used verbatim, quoted as an identifier) on the one listen connection
+   * this pool keeps beside its others; resolves once the LISTEN is in effect. `onMessage` gets
+   * each notice's payload. `onRelisten` runs each time the channel was listened again on a new
+   * connection after the old one was lost: notices sent in between are gone. Undefined on a
+   * transaction, a reserved connection and a single node-postgres client.
+   */
+  listen?: (
+    channel: string,
+    onMessage: (payload: string) => void,
+    onRelisten?: () => void,
+  ) => Promise<Listening>;
+  /**
+   * Take one session out of the pool for the caller alone (session state such as advisory
+   * locks stays on it) until `release()`. Undefined where there is no pool to take it from.
+   */
+  reserve?: () => Promise<ReservedExecutor>;
 }
 
 function isPgExecutor(db: unknown): db is PgExecutor {
@@ -210,13 +249,46 @@ async function postgresJsCopyIn(
   await done;
 }
 
+/** A LISTEN through postgres.js's own listen connection (shared by all channels of `sql`). */
+async function postgresJsListen(
+  sql: Sql,
+  channel: string,
+  onMessage: (payload: string) => void,
+  onRelisten?: () => void,
+): Promise<Listening> {
+  let listened = false;
+  let stopped = false;
+  const result = await sql.listen(
+    channel,
+    (payload) => {
+      if (!stopped) onMessage(payload);
+    },
+    () => {
+      if (stopped) return;
+      // postgres.js calls this after the first LISTEN and again after every re-listen.
+      if (listened) onRelisten?.();
+      listened = true;
+    },
+  );
+  return {
+    unlisten: () => {
+      // After a re-listen postgres.js holds a listener this unlisten no longer reaches; the
+      // flag keeps that leftover silent.
+      stopped = true;
+      return result.unlisten();
+    },
+  };
+}
+
 function postgresJsExecutor(sql: Sql | TransactionSql): Executor {
   const inTx = typeof (sql as TransactionSql).savepoint === "function";
   const canBegin = typeof (sql as Sql).begin === "function";
+  const pool = typeof (sql as Sql).listen === "function" ? sql as Sql : null;
   const ex: Executor = {
     identity: sql,
-    query: async <T>(text: string, params: unknown[] = []) =>
-      (await sql.unsafe(text, params as never[])) as unknown as T[],
+    // Not async: the hot path pays for `sql.unsafe` alone, no extra promise around it.
+    query: <T>(text: string, params: unknown[] = []) =>
+      sql.unsafe(text, params as never[]) as unknown as Promise<T[]>,
     atomic: (fn) => {
       if (inTx) return fn(ex);
       if (canBegin) return (sql as Sql).begin((tx) => fn(postgresJsExecutor(tx))) as never;
@@ -225,6 +297,14 @@ function postgresJsExecutor(sql: Sql | TransactionSql): Executor {
     },
     copyIn: (statement, lines) => postgresJsCopyIn(sql, statement, lines),
   };
+  if (pool) {
+    ex.listen = (channel, onMessage, onRelisten) =>
+      postgresJsListen(pool, channel, onMessage, onRelisten);
+    ex.reserve = async () => {
+      const reserved = await pool.reserve();
+      return { ...postgresJsExecutor(reserved), release: () => reserved.release() };
+    };
+  }
   return ex;
 }
 
@@ -242,22 +322,34 @@ function pgClientExecutor(client: PgQueryable, inTx: boolean, identity: object):
   return ex;
 }
 
+/**
+ * Check out a client and watch it: a checked-out client that loses its connection emits
+ * "error", and unobserved that event would crash the process (the failure also surfaces from
+ * the pending query). `release` returns it, discarding it when it broke or `err` is given.
+ */
+async function checkOut(
+  pool: PgPool,
+): Promise<{ client: PgPoolClient; release: (err?: Error) => void }> {
+  const client = await pool.connect();
+  let broken: Error | null = null;
+  const onError = (err: Error) => broken = err;
+  client.on?.("error", onError);
+  return {
+    client,
+    release: (err?: Error) => {
+      client.removeListener?.("error", onError);
+      client.release(err ?? broken ?? undefined);
+    },
+  };
+}
+
 function pgPoolExecutor(pool: PgPool): Executor {
   return {
     identity: pool,
     query: async <T>(text: string, params: unknown[] = []) =>
       (await pool.query(text, params)).rows as T[],
     atomic: async (fn) => {
-      const client = await pool.connect();
-      // A checked-out client that loses its connection emits "error"; unobserved, that event
-      // would crash the process. The failure also surfaces from the pending query.
-      let broken: Error | null = null;
-      const onError = (err: Error) => broken = err;
-      client.on?.("error", onError);
-      const release = (err?: Error) => {
-        client.removeListener?.("error", onError);
-        client.release(err ?? broken ?? undefined);
-      };
+      const { client, release } = await checkOut(pool);
       try {
         await client.query("BEGIN");
         const out = await fn(pgClientExecutor(client, true, pool));
@@ -274,6 +366,20 @@ function pgPoolExecutor(pool: PgPool): Executor {
         }
         throw err;
       }
+    },
+    listen: (channel, onMessage, onRelisten) =>
+      pgListenerOf(pool).listen(channel, onMessage, onRelisten),
+    reserve: async () => {
+      const { client, release } = await checkOut(pool);
+      let released = false;
+      return {
+        ...pgClientExecutor(client, false, client),
+        release: () => {
+          if (released) return;
+          released = true;
+          release();
+        },
+      };
     },
   };
 }

@@ -7,7 +7,7 @@
  * @module
  */
 import { checkOptionalObject, DAY_MS, intIn } from "../runtime/options.ts";
-import { finalizeAttempts } from "../runtime/queries.ts";
+import { finalizeAttempts } from "../storage/attempts.ts";
 import { rescueCandidates, type RescueKind } from "../storage/maintenance.ts";
 import { promoteAllDue } from "./promote.ts";
 import type { MaintenanceService, ServiceContext } from "./service.ts";
@@ -51,14 +51,14 @@ const BATCH = 1000;
  * (attempts exhausted) or be cancelled as a unique duplicate.
  */
 export async function rescueAttempts(
-  ctx: Pick<ServiceContext, "store" | "sql" | "schema">,
+  ctx: Pick<ServiceContext, "store">,
   kind: RescueKind,
   stalenessMs: number,
   dlqDefault: boolean,
 ): Promise<Rescued[]> {
   const items = await rescueCandidates(ctx.store, kind, stalenessMs / 1000, BATCH);
   if (items.length === 0) return [];
-  const rows = await finalizeAttempts(ctx.sql, ctx.schema, items, { tryLocks: true, dlqDefault });
+  const rows = await finalizeAttempts(ctx.store, items, { tryLocks: true, dlqDefault });
   const now = Date.now();
   if (rows.some((r) => r.run_at !== null && r.run_at.getTime() <= now)) {
     await promoteAllDue(ctx.store);

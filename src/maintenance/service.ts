@@ -6,7 +6,6 @@
  * lost leadership and at shutdown.
  * @module
  */
-import type { Sql } from "postgres";
 import type { ResolvedHeartbeat } from "../runtime/options.ts";
 import type { ClientEvents } from "../runtime/types.ts";
 import type { Store } from "../storage/store.ts";
@@ -25,11 +24,6 @@ export interface ClientSettings {
 export interface ServiceContext {
   /** Storage of this client's schema; every statement is fenced to the current term. */
   readonly store: Store;
-  /**
-   * The same fenced connection as a postgres.js `Sql`, for runtime statements that take one
-   * (`finalizeAttempts` of src/runtime/queries.ts).
-   */
-  readonly sql: Sql;
   readonly schema: string;
   readonly instanceId: string;
   /** Emit a client event (after the transition it describes committed). */
@@ -106,7 +100,6 @@ export class MaintenanceRunner {
     this.#emitError = deps.emitError;
     this.#ctx = {
       store: this.#leader.fencedStore,
-      sql: this.#leader.fencedSql,
       schema: deps.schema,
       instanceId: deps.instanceId,
       emit: deps.emit,

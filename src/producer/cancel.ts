@@ -9,7 +9,9 @@ import { toDatabaseError } from "../db/classify.ts";
 import { uniqueKeyHex } from "../hash.ts";
 import { checkKind, checkQueue, type JobDefinition } from "../job.ts";
 import { mapMissingSchema, requireSchema } from "../migrate.ts";
-import { checkSchema, q } from "../schema.ts";
+import { checkSchema } from "../schema.ts";
+import { cancelJobByUniqueKey } from "../storage/cancel.ts";
+import { storeOf } from "../storage/store.ts";
 import { checkInt64, checkJson, checkOptions, checkText } from "../validate.ts";
 
 /** The components a unique key was built from (as passed to `insert`'s `unique`). */
@@ -66,16 +68,8 @@ export async function cancelByUniqueKey<A>(
   const ex = toExecutor(db);
   try {
     await requireSchema(ex, schema);
-    const rows = await ex.query<{ id: string; state: string | null }>(
-      q(
-        schema,
-        `SELECT u.job_id::text AS id, awa.cancel_job(u.job_id, $2) AS state
-        FROM awa.job_unique_claims u WHERE u.unique_key = decode($1, 'hex')`,
-      ),
-      [key, reason],
-    );
-    const hit = rows.find((r) => r.state === "cancelled");
-    return hit ? Number(hit.id) : null;
+    const id = await cancelJobByUniqueKey(storeOf(ex, schema), key, reason);
+    return id === null ? null : Number(id);
   } catch (err) {
     throw toDatabaseError(mapMissingSchema(err, ex, schema), "cancelByUniqueKey");
   }

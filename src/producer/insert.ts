@@ -8,7 +8,17 @@ import { AwaError, UniqueConflictError, ValidationError } from "../errors.ts";
 import { toDatabaseError } from "../db/classify.ts";
 import type { JobDefinition } from "../job.ts";
 import { mapMissingSchema, requireSchema } from "../migrate.ts";
-import { checkSchema, q } from "../schema.ts";
+import { checkSchema } from "../schema.ts";
+import {
+  type BulkReservation,
+  copyDeferredJobs,
+  copyReadyEntries,
+  type InsertedRow,
+  insertJob,
+  type LaneGroup,
+  reserveBulkEnqueue,
+} from "../storage/enqueue.ts";
+import { type Store, storeOf } from "../storage/store.ts";
 import { checkInteger, checkOptions, describe } from "../validate.ts";
 import {
   type InsertOptions,
@@ -80,25 +90,6 @@ function producerError(err: unknown, ex: Executor, schema: string, what: string)
   return toDatabaseError(mapMissingSchema(err, ex, schema), what);
 }
 
-const INSERT_JOB_SQL = `SELECT id::text, kind, queue, state, priority, max_attempts, run_at,
-  created_at, encode(unique_key, 'hex') AS unique_key, enqueue_shard
-FROM awa.insert_job($1, $2::text::jsonb, $3, $4::smallint, $5::smallint, $6::text::timestamptz, $7::text::jsonb,
-  ARRAY(SELECT jsonb_array_elements_text($8::text::jsonb)), decode($9, 'hex'), $10::bit(8),
-  decode($11, 'hex'), $12::text::jsonb)`;
-
-interface InsertedRow {
-  id: string;
-  kind: string;
-  queue: string;
-  state: string;
-  priority: number;
-  max_attempts: number;
-  run_at: Date | string;
-  created_at: Date | string;
-  unique_key: string | null;
-  enqueue_shard: number | null;
-}
-
 function toDate(v: Date | string): Date {
   return v instanceof Date ? v : new Date(v);
 }
@@ -119,28 +110,14 @@ function toInserted(row: InsertedRow): InsertedJob {
 }
 
 async function insertOne(
-  ex: Executor,
-  schema: string,
+  store: Store,
   job: NormalizedJob,
   onConflict: "error" | "skip",
   index?: number,
 ): Promise<InsertedJob | null> {
   try {
-    const rows = await ex.query<InsertedRow>(q(schema, INSERT_JOB_SQL), [
-      job.kind,
-      job.argsJson,
-      job.queue,
-      job.priority,
-      job.maxAttempts,
-      job.runAt?.toISOString() ?? null,
-      job.metadataJson,
-      JSON.stringify(job.tags),
-      job.uniqueKeyHex,
-      job.uniqueStates,
-      job.orderingKeyHex,
-      JSON.stringify(onConflict === "skip" ? { on_conflict: "skip" } : {}),
-    ]);
-    return rows.length === 0 ? null : toInserted(rows[0]);
+    const row = await insertJob(store, job, onConflict);
+    return row === null ? null : toInserted(row);
   } catch (err) {
     throw mapInsertError(err, job.uniqueKeyHex, { index });
   }
@@ -189,7 +166,7 @@ export async function insert<A>(
   const ex = toExecutor(db);
   try {
     await requireSchema(ex, schema);
-    return await insertOne(ex, schema, normalized, onConflict);
+    return await insertOne(storeOf(ex, schema), normalized, onConflict);
   } catch (err) {
     throw producerError(err, ex, schema, "insert");
   }
@@ -246,15 +223,6 @@ function copyArray(tags: string[]): string {
 
 const N = "\\N";
 
-interface Reservation {
-  ids: [string, string][];
-  lanes: { group: number; shard: number; base: string }[];
-  conflicts: number[];
-  slot: number;
-  generation: string;
-  now: string;
-}
-
 function expandIds(ranges: [string, string][]): number[] {
   const out: number[] = [];
   for (const [lo, hi] of ranges) {
@@ -264,13 +232,12 @@ function expandIds(ranges: [string, string][]): number[] {
 }
 
 async function insertBatch(
-  ex: Executor,
-  schema: string,
+  store: Store,
   jobs: NormalizedJob[],
   onConflict: "error" | "skip",
 ): Promise<(number | null)[]> {
   // Group immediate jobs per lane request; deferred jobs take no lane lock.
-  const groups: { queue: string; priority: number; key_hash: string | null; idx: number[] }[] = [];
+  const groups: (LaneGroup & { idx: number[] })[] = [];
   const byLane = new Map<string, number>();
   const now = Date.now();
   jobs.forEach((j, i) => {
@@ -279,7 +246,13 @@ async function insertBatch(
     let g = byLane.get(laneKey);
     if (g === undefined || groups[g].idx.length >= MAX_GROUP) {
       g = groups.length;
-      groups.push({ queue: j.queue, priority: j.priority, key_hash: j.orderingKeyHash, idx: [] });
+      groups.push({
+        group: g,
+        queue: j.queue,
+        priority: j.priority,
+        key_hash: j.orderingKeyHash,
+        idx: [],
+      });
       byLane.set(laneKey, g);
     }
     groups[g].idx.push(i);
@@ -293,25 +266,14 @@ async function insertBatch(
   );
 
   // The server checks the batch's names with the rules insert_job applies (COPY bypasses it).
-  const kinds = [...new Set(jobs.map((j) => j.kind))];
-  const queues = [...new Set(jobs.map((j) => j.queue))];
-  const [{ r }] = await ex.query<{ r: Reservation }>(
-    q(
-      schema,
-      `SELECT awa.reserve_bulk_enqueue($1::text::jsonb, $2::int, $3::text::jsonb, $4) AS r
-      FROM (SELECT awa.check_batch_names(ARRAY(SELECT jsonb_array_elements_text($5::text::jsonb)),
-        ARRAY(SELECT jsonb_array_elements_text($6::text::jsonb)))) names`,
-    ),
-    [
-      JSON.stringify(groups.map((g, i) => ({ ...g, idx: undefined, group: i }))),
-      jobs.length,
-      JSON.stringify(unique),
-      onConflict,
-      JSON.stringify(kinds),
-      JSON.stringify(queues),
-    ],
-  );
-  const res: Reservation = typeof r === "string" ? JSON.parse(r) : r;
+  const res: BulkReservation = await reserveBulkEnqueue(store, {
+    groups: groups.map(({ idx: _idx, ...lane }) => lane),
+    total: jobs.length,
+    unique,
+    onConflict,
+    kinds: [...new Set(jobs.map((j) => j.kind))],
+    queues: [...new Set(jobs.map((j) => j.queue))],
+  });
   const ids = expandIds(res.ids);
   const skipped = new Set(res.conflicts);
   const serverNow = res.now;
@@ -382,32 +344,8 @@ async function insertBatch(
     );
   }
 
-  const cols =
-    "kind, args, max_attempts, tags, metadata, unique_key, unique_states, attempt, run_lease";
-  if (laneOf.size > 0) {
-    await ex.copyIn!(
-      q(
-        schema,
-        // Straight into the slot's leaf table: every row of the batch belongs to it, and
-        // no row needs tuple routing.
-        `COPY awa.ready_entries_${
-          Number(res.slot)
-        } (ready_slot, generation, queue, priority, enqueue_shard, lane_seq,
-          job_id, ${cols}, run_at, created_at) FROM STDIN`,
-      ),
-      readyLines(),
-    );
-  }
-  if (deferredLines.length > 0) {
-    await ex.copyIn!(
-      q(
-        schema,
-        `COPY awa.deferred_jobs (job_id, state, run_at, queue, priority, ${cols}, created_at)
-          FROM STDIN`,
-      ),
-      deferredLines,
-    );
-  }
+  if (laneOf.size > 0) await copyReadyEntries(store, res.slot, readyLines());
+  if (deferredLines.length > 0) await copyDeferredJobs(store, deferredLines);
   return ids.map((id, i) => (skipped.has(i) ? null : id));
 }
 
@@ -450,19 +388,19 @@ export async function insertMany<A>(
   const ex = toExecutor(db);
   try {
     await requireSchema(ex, schema);
-    return await ex.atomic(async (tx) => {
+    return await storeOf(ex, schema).atomic("insertMany", async (tx) => {
       const ids: (number | null)[] = [];
       for (let start = 0; start < normalized.length; start += batchSize) {
         const batch = normalized.slice(start, start + batchSize);
-        if (tx.copyIn) {
+        if (tx.canCopy) {
           try {
-            ids.push(...await insertBatch(tx, schema, batch, onConflict));
+            ids.push(...await insertBatch(tx, batch, onConflict));
           } catch (err) {
             throw mapInsertError(err, null, { batchStart: start });
           }
         } else {
           for (let k = 0; k < batch.length; k++) {
-            const row = await insertOne(tx, schema, batch[k], onConflict, start + k);
+            const row = await insertOne(tx, batch[k], onConflict, start + k);
             ids.push(row?.id ?? null);
           }
         }

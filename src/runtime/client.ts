@@ -15,9 +15,10 @@ import {
   ValidationError,
 } from "../errors.ts";
 import { checkQueue, type JobDefinition } from "../job.ts";
-import { checkSchema, q } from "../schema.ts";
-import { toExecutor } from "../db/executor.ts";
+import { checkSchema } from "../schema.ts";
 import { requireSchema } from "../migrate.ts";
+import { finalizeAttempts, recordHeartbeat } from "../storage/attempts.ts";
+import { deregisterRuntime, registerRuntime } from "../storage/runtimes.ts";
 import { VERSION } from "../version.ts";
 import { CANCEL_TOPIC } from "../db/channels.ts";
 import { Completer } from "./completer.ts";
@@ -53,7 +54,6 @@ import {
   resolveShutdown,
 } from "./options.ts";
 import { runtimePoolOptions } from "./pool.ts";
-import { finalizeAttempts, recordHeartbeat } from "./queries.ts";
 import type {
   ClientEvents,
   Handler,
@@ -293,12 +293,12 @@ export class Client {
     this.#state = "running";
     const core = this.#core;
     try {
-      await requireSchema(toExecutor(core.sql), core.schema, { cached: false });
+      await requireSchema(core.store.ex, core.schema, { cached: false });
     } catch (err) {
       this.#state = "failed";
       throw err;
     }
-    core.completer = new Completer(core.sql, core.schema, {
+    core.completer = new Completer(core.store, {
       dlqDefault: this.#options.dlqEnabledByDefault ?? false,
       // Attempts with an outcome pending stay tracked and heartbeated: retrying the outcome for
       // one staleness period keeps the job from being rescued and run again after an outage.
@@ -337,24 +337,14 @@ export class Client {
 
   /** List this runtime in `awa.runtime_instances` (again, if the leader took it for dead). */
   async #register(): Promise<void> {
-    const core = this.#core;
-    await core.sql.unsafe(
-      q(
-        core.schema,
-        `INSERT INTO awa.runtime_instances (instance_id, hostname, pid, version,
-          snapshot_interval_ms, queues)
-        VALUES ($1, $2, $3, $4, $5, $6::text::jsonb)
-        ON CONFLICT (instance_id) DO NOTHING`,
-      ),
-      [
-        core.instanceId,
-        hostname(),
-        process.pid,
-        VERSION,
-        this.#heartbeatOptions.intervalMs,
-        JSON.stringify(Object.fromEntries(this.#queues)),
-      ],
-    );
+    await registerRuntime(this.#core.store, {
+      instanceId: this.#core.instanceId,
+      hostname: hostname(),
+      pid: process.pid,
+      version: VERSION,
+      snapshotIntervalMs: this.#heartbeatOptions.intervalMs,
+      queues: Object.fromEntries(this.#queues),
+    });
   }
 
   /** Subscribe every dispatcher to its queue's wakeups and the client to cancel notices. */
@@ -418,7 +408,7 @@ export class Client {
       .map((a) => ({ claim_slot: a.claimSlot, receipt: receiptOf(a) }));
     try {
       const core = this.#core;
-      if (!(await recordHeartbeat(core.sql, core.schema, core.instanceId, receipts))) {
+      if (!(await recordHeartbeat(core.store, core.instanceId, receipts))) {
         if (this.#state === "running") await this.#register();
       }
     } catch (err) {
@@ -465,7 +455,7 @@ export class Client {
         a.controller.abort(new ShutdownAbortError());
       }
       try {
-        await finalizeAttempts(core.sql, core.schema, leftovers.map(releaseItemOf));
+        await finalizeAttempts(core.store, leftovers.map(releaseItemOf));
       } catch (err) {
         core.emitError(err, "release attempts at shutdown");
       }
@@ -481,10 +471,7 @@ export class Client {
     await this.#lockSql?.end({ timeout: 5 });
     await Promise.all(this.#subscriptions.splice(0).map((s) => s.unsubscribe()));
     try {
-      await core.sql.unsafe(
-        q(core.schema, "DELETE FROM awa.runtime_instances WHERE instance_id = $1"),
-        [core.instanceId],
-      );
+      await deregisterRuntime(core.store, core.instanceId);
     } catch (err) {
       core.emitError(err, "deregister runtime");
     }

@@ -11,10 +11,10 @@
  * or on a non-transient failure, does `submit` reject, with a {@link DatabaseError}.
  * @module
  */
-import type { Sql } from "postgres";
 import { isTransientDbError, toDatabaseError } from "../db/classify.ts";
+import { finalizeAttempts, type FinalizedRow, type FinalizeItem } from "../storage/attempts.ts";
+import type { Store } from "../storage/store.ts";
 import { backoffDelay } from "./core.ts";
-import { finalizeAttempts, type FinalizedRow, type FinalizeItem } from "./queries.ts";
 
 interface Pending {
   item: FinalizeItem;
@@ -65,8 +65,7 @@ export class Completer {
   #wakeRetry: (() => void) | null = null;
   #lastError: unknown = null;
   #pumpQueued = false;
-  #sql: Sql;
-  #schema: string;
+  #store: Store;
   #maxBatch: number;
   #maxConcurrent: number;
   #dlqDefault: boolean;
@@ -81,9 +80,8 @@ export class Completer {
   /** Outcomes given up on after retrying past their horizon or a non-transient failure. */
   droppedCount = 0;
 
-  constructor(sql: Sql, schema: string, opts: CompleterOptions = {}) {
-    this.#sql = sql;
-    this.#schema = schema;
+  constructor(store: Store, opts: CompleterOptions = {}) {
+    this.#store = store;
     this.#maxBatch = opts.maxBatch ?? 512;
     this.#maxConcurrent = opts.maxConcurrent ?? 1;
     this.#dlqDefault = opts.dlqDefault ?? false;
@@ -225,7 +223,7 @@ export class Completer {
 
   #send(batch: Pending[]): Promise<FinalizedRow[]> {
     this.flushCount++;
-    return finalizeAttempts(this.#sql, this.#schema, batch.map((p) => p.item), {
+    return finalizeAttempts(this.#store, batch.map((p) => p.item), {
       dlqDefault: this.#dlqDefault,
     });
   }

@@ -5,7 +5,9 @@
  */
 import type { Sql } from "postgres";
 import { isTransientDbError, toDatabaseError } from "../db/classify.ts";
+import { toExecutor } from "../db/executor.ts";
 import type { AwaError } from "../errors.ts";
+import { type Store, storeOf } from "../storage/store.ts";
 import type { Completer } from "./completer.ts";
 import type { Attempt } from "./dispatcher.ts";
 import type { OutcomeEvent } from "./outcomes.ts";
@@ -39,6 +41,11 @@ export type ErrorSink = (...data: unknown[]) => void;
 
 /** Internal runtime state; not exported from mod.ts. */
 export class RuntimeCore {
+  /**
+   * The postgres.js pool itself, for what the executor does not cover yet: the notifier's
+   * LISTEN, the leader's fenced statements and lock session, and closing the pool. Storage
+   * calls go through {@link store}.
+   */
   readonly sql: Sql;
   readonly schema: string;
   readonly instanceId: string;
@@ -52,11 +59,18 @@ export class RuntimeCore {
   errorSink: ErrorSink = (...data) => console.error(...data);
   /** Window of {@link ERROR_LOG_WINDOW_MS} by default; tests shorten it. */
   errorLogWindowMs = ERROR_LOG_WINDOW_MS;
+  #store: Store | null = null;
 
   constructor(sql: Sql, schema: string, instanceId: string) {
     this.sql = sql;
     this.schema = schema;
     this.instanceId = instanceId;
+  }
+
+  /** The pool as a storage {@link Store} in this client's schema: every storage call takes it. */
+  get store(): Store {
+    // Built on first use: a core made for its error bookkeeping alone never needs a database.
+    return this.#store ??= storeOf(toExecutor(this.sql), this.schema);
   }
 
   track(a: Attempt): void {

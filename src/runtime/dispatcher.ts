@@ -6,8 +6,9 @@
  */
 import { isTransientDbError, toDatabaseError } from "../db/classify.ts";
 import { DeadlineExceededError, TerminalError } from "../errors.ts";
-import type { FinalizedRow, FinalizeItem } from "./queries.ts";
-import { claimBatch, type ClaimedRow, writeProgress } from "./queries.ts";
+import { type FinalizedRow, type FinalizeItem, writeProgress } from "../storage/attempts.ts";
+import { claimBatch, type ClaimedRow } from "../storage/claims.ts";
+import { encodeReceipt } from "../storage/receipts.ts";
 import { createContext, ProgressState } from "./context.ts";
 import {
   type Decided,
@@ -62,9 +63,9 @@ export function releaseItemOf(a: Attempt): FinalizeItem {
   return finalizeItemOf(a, { name: "release", payload: {} });
 }
 
-/** Receipt id of an attempt: batch_id · 65536 + index. */
+/** Receipt id of an attempt (see `storage/receipts.ts`). */
 export function receiptOf(a: Attempt): string {
-  return (BigInt(a.batchId) * 65536n + BigInt(a.idx)).toString();
+  return encodeReceipt(a.batchId, a.idx);
 }
 
 function toJob(row: ClaimedRow, queue: string): Job<unknown> {
@@ -152,7 +153,7 @@ export class QueueDispatcher {
 
   constructor(core: RuntimeCore, queue: string, config: ResolvedQueueConfig) {
     this.#core = core;
-    this.#starts = new StartRecorder(core.sql, core.schema, core.instanceId);
+    this.#starts = new StartRecorder(core.store, core.instanceId);
     this.queue = queue;
     this.config = config;
     this.#tokens = config.rateLimit?.burst ?? Infinity;
@@ -304,8 +305,7 @@ export class QueueDispatcher {
         this.claims++;
         const t0 = performance.now();
         rows = await claimBatch(
-          core.sql,
-          core.schema,
+          core.store,
           this.queue,
           want,
           this.config.deadlineMs / 1000,
@@ -488,7 +488,7 @@ export class QueueDispatcher {
   async #flushProgress(a: Attempt): Promise<boolean> {
     if (!a.progress.dirty) return true;
     a.progress.dirty = false;
-    const n = await writeProgress(this.#core.sql, this.#core.schema, [{
+    const n = await writeProgress(this.#core.store, [{
       claim_slot: a.claimSlot,
       batch_id: a.batchId,
       idx: a.idx,

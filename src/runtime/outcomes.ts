@@ -30,7 +30,7 @@ import {
   planFail,
   planRetry,
 } from "./policy.ts";
-import type { FinalizedRow, FinalizeItem } from "./queries.ts";
+import type { FinalizedRow, FinalizeItem } from "../storage/attempts.ts";
 import type { Job } from "./types.ts";
 
 /** Outcomes a handler builds with a `ctx.*` constructor (the `type` of an {@link Outcome}). */

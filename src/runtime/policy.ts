@@ -21,9 +21,10 @@
  *   {@link retryBackoffSeconds}). tests/runtime_policy_test.ts pins the two to agree.
  * @module
  */
+import type { FinalizeState } from "../storage/attempts.ts";
 
 /** A state a finalized attempt leaves its job in (before SQL's unique-key and DLQ decisions). */
-export type NextState = "completed" | "retryable" | "scheduled" | "cancelled" | "failed";
+export type NextState = FinalizeState;
 
 /** Where an outcome sends the job, as passed to `awa.finalize_attempts`. */
 export interface Plan {

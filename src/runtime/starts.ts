@@ -6,27 +6,25 @@
  * group of starts, not per job.
  * @module
  */
-import type { Sql } from "postgres";
-import { recordStarts } from "./queries.ts";
+import { recordStarts, type SlotReceipt } from "../storage/claims.ts";
+import type { Store } from "../storage/store.ts";
 
 interface PendingStart {
-  receipt: { claim_slot: number; receipt: string };
+  receipt: SlotReceipt;
   resolve: () => void;
   reject: (err: unknown) => void;
 }
 
 /** Batches start records of one runtime; `record` resolves once the start is committed. */
 export class StartRecorder {
-  #sql: Sql;
-  #schema: string;
+  #store: Store;
   #instanceId: string;
   #queue: PendingStart[] = [];
   #flushing = false;
   #pumpQueued = false;
 
-  constructor(sql: Sql, schema: string, instanceId: string) {
-    this.#sql = sql;
-    this.#schema = schema;
+  constructor(store: Store, instanceId: string) {
+    this.#store = store;
     this.#instanceId = instanceId;
   }
 
@@ -52,12 +50,7 @@ export class StartRecorder {
       while (this.#queue.length > 0) {
         const batch = this.#queue.splice(0);
         try {
-          await recordStarts(
-            this.#sql,
-            this.#schema,
-            this.#instanceId,
-            batch.map((p) => p.receipt),
-          );
+          await recordStarts(this.#store, this.#instanceId, batch.map((p) => p.receipt));
           for (const p of batch) p.resolve();
         } catch (err) {
           for (const p of batch) p.reject(err);

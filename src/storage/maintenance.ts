@@ -5,7 +5,7 @@
  * here runs only while this process holds the leader lock.
  * @module
  */
-import type { FinalizeItem } from "../runtime/queries.ts";
+import type { FinalizeItem } from "./attempts.ts";
 import type { Store } from "./store.ts";
 
 /** The two rings maintenance rotates and prunes. */

@@ -7,6 +7,8 @@
  * Statements name the schema with the explicit token {@link SCHEMA_TOKEN} (`{{schema}}.claim_batch`),
  * replaced by the validated schema name; nothing else in the text is rewritten, so string
  * literals that mention `awa.` stay as written.
+ *
+ * Which operation lives in which file: see `src/storage/README.md`.
  * @module
  */
 import type { Executor } from "../db/executor.ts";
@@ -16,16 +18,25 @@ export const SCHEMA_TOKEN = "{{schema}}";
 
 const rendered = new Map<string, Map<string, string>>();
 
-/** `text` with {@link SCHEMA_TOKEN} replaced by `schema` (a validated identifier), memoised. */
-export function render(text: string, schema: string): string {
+/** The memo of rendered statements of one schema. */
+function renderedIn(schema: string): Map<string, string> {
   let bySchema = rendered.get(schema);
   if (bySchema === undefined) rendered.set(schema, bySchema = new Map());
-  let out = bySchema.get(text);
+  return bySchema;
+}
+
+function renderWith(memo: Map<string, string>, text: string, schema: string): string {
+  let out = memo.get(text);
   if (out === undefined) {
     out = text.replaceAll(SCHEMA_TOKEN, schema);
-    bySchema.set(text, out);
+    memo.set(text, out);
   }
   return out;
+}
+
+/** `text` with {@link SCHEMA_TOKEN} replaced by `schema` (a validated identifier), memoised. */
+export function render(text: string, schema: string): string {
+  return renderWith(renderedIn(schema), text, schema);
 }
 
 /** A database executor bound to one Awa schema. */
@@ -45,16 +56,18 @@ export interface Store {
 
 /** Bind `ex` to `schema` (already validated with `checkSchema`). */
 export function storeOf(ex: Executor, schema: string): Store {
+  // Looked up once per store: a hot statement then costs one map lookup to render.
+  const memo = renderedIn(schema);
   const store: Store = {
     ex,
     schema,
     run: <T>(_op: string, text: string, params?: unknown[]) =>
-      ex.query<T>(render(text, schema), params),
+      ex.query<T>(renderWith(memo, text, schema), params),
     atomic: <T>(_op: string, fn: (s: Store) => Promise<T>) =>
       ex.atomic((tx) => fn(tx === ex ? store : storeOf(tx, schema))),
     copyIn: (_op, statement, lines) => {
       if (!ex.copyIn) throw new Error("this database handle cannot COPY");
-      return ex.copyIn(render(statement, schema), lines);
+      return ex.copyIn(renderWith(memo, statement, schema), lines);
     },
     get canCopy() {
       return ex.copyIn !== undefined;

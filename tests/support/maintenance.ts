@@ -32,7 +32,6 @@ export function tickContext(
 ): ServiceContext {
   return {
     store: storeOf(toExecutor(sql), "awa"),
-    sql,
     schema: "awa",
     instanceId,
     emit: (event, payload) => void events.push({ event, payload }),

@@ -1,0 +1,170 @@
+/**
+ * The producers' writes: `insertJob` (one job through the public SQL contract `insert_job`),
+ * and the two steps of a bulk insert: `reserveBulkEnqueue` (ids, lane positions, unique claims
+ * and a name check in one round trip), then `copyReadyEntries` / `copyDeferredJobs` streaming
+ * the rows with COPY.
+ * @module
+ */
+import type { Store } from "./store.ts";
+
+/** A validated job as `insert_job` takes it. */
+export interface JobInput {
+  kind: string;
+  argsJson: string;
+  queue: string;
+  priority: number;
+  maxAttempts: number;
+  runAt: Date | null;
+  tags: string[];
+  metadataJson: string;
+  uniqueKeyHex: string | null;
+  /** Unique-state mask as 8 bits of text. */
+  uniqueStates: string | null;
+  orderingKeyHex: string | null;
+}
+
+/** A row `insert_job` returns. */
+export interface InsertedRow {
+  id: string;
+  kind: string;
+  queue: string;
+  state: string;
+  priority: number;
+  max_attempts: number;
+  run_at: Date | string;
+  created_at: Date | string;
+  unique_key: string | null;
+  enqueue_shard: number | null;
+}
+
+const INSERT_JOB_SQL = `SELECT id::text, kind, queue, state, priority, max_attempts, run_at,
+  created_at, encode(unique_key, 'hex') AS unique_key, enqueue_shard
+FROM {{schema}}.insert_job($1, $2::text::jsonb, $3, $4::smallint, $5::smallint,
+  $6::text::timestamptz, $7::text::jsonb, ARRAY(SELECT jsonb_array_elements_text($8::text::jsonb)),
+  decode($9, 'hex'), $10::bit(8), decode($11, 'hex'), $12::text::jsonb)`;
+
+/** Insert one job; null when `onConflict: "skip"` dropped it as a duplicate. */
+export async function insertJob(
+  store: Store,
+  job: JobInput,
+  onConflict: "error" | "skip",
+): Promise<InsertedRow | null> {
+  const rows = await store.run<InsertedRow>("insertJob", INSERT_JOB_SQL, [
+    job.kind,
+    job.argsJson,
+    job.queue,
+    job.priority,
+    job.maxAttempts,
+    job.runAt?.toISOString() ?? null,
+    job.metadataJson,
+    JSON.stringify(job.tags),
+    job.uniqueKeyHex,
+    job.uniqueStates,
+    job.orderingKeyHex,
+    JSON.stringify(onConflict === "skip" ? { on_conflict: "skip" } : {}),
+  ]);
+  return rows[0] ?? null;
+}
+
+/** A group of immediate jobs that share one lane (at most 65536 of them). */
+export interface LaneGroup {
+  group: number;
+  queue: string;
+  priority: number;
+  /** Algorithm H of the ordering key, as a decimal string, or null. */
+  key_hash: string | null;
+}
+
+/** What a bulk insert asks `reserve_bulk_enqueue` for. */
+export interface BulkReservationRequest {
+  groups: LaneGroup[];
+  /** Jobs in the batch (each gets an id). */
+  total: number;
+  /** Batch positions of the jobs that take a unique claim, with their keys (hex). */
+  unique: { key: string; index: number }[];
+  onConflict: "error" | "skip";
+  /** Distinct kinds and queues of the batch, checked by the rules `insert_job` applies. */
+  kinds: string[];
+  queues: string[];
+}
+
+/** The answer of `reserve_bulk_enqueue`. */
+export interface BulkReservation {
+  /** Reserved job ids as half-open ranges of decimal strings. */
+  ids: [string, string][];
+  /** First lane position (decimal string) and shard of each lane group. */
+  lanes: { group: number; shard: number; base: string }[];
+  /** Batch positions skipped as unique duplicates. */
+  conflicts: number[];
+  /** Queue-ring slot and generation the ready rows go to. */
+  slot: number;
+  generation: string;
+  /** Server time, as text, for `created_at` and immediate `run_at`. */
+  now: string;
+}
+
+const RESERVE_BULK_ENQUEUE_SQL =
+  `SELECT {{schema}}.reserve_bulk_enqueue($1::text::jsonb, $2::int, $3::text::jsonb, $4) AS r
+FROM (SELECT {{schema}}.check_batch_names(ARRAY(SELECT jsonb_array_elements_text($5::text::jsonb)),
+  ARRAY(SELECT jsonb_array_elements_text($6::text::jsonb)))) names`;
+
+/**
+ * Step 1 of a bulk insert: check the batch's names, reserve job ids and lane positions, and take
+ * unique claims (raising a unique violation for `onConflict: "error"`). Holds the lane locks
+ * until the transaction ends: call it inside `store.atomic`.
+ */
+export async function reserveBulkEnqueue(
+  store: Store,
+  req: BulkReservationRequest,
+): Promise<BulkReservation> {
+  const [{ r }] = await store.run<{ r: BulkReservation | string }>(
+    "reserveBulkEnqueue",
+    RESERVE_BULK_ENQUEUE_SQL,
+    [
+      JSON.stringify(req.groups),
+      req.total,
+      JSON.stringify(req.unique),
+      req.onConflict,
+      JSON.stringify(req.kinds),
+      JSON.stringify(req.queues),
+    ],
+  );
+  // node-postgres parses jsonb; postgres.js without fetched types may hand back the text.
+  return typeof r === "string" ? JSON.parse(r) : r;
+}
+
+/** Job columns both COPY targets share, in the order the lines carry them. */
+const JOB_COLUMNS =
+  "kind, args, max_attempts, tags, metadata, unique_key, unique_states, attempt, run_lease";
+
+/**
+ * Step 2 of a bulk insert, immediate jobs: COPY text-format `lines` straight into the leaf
+ * table of ready slot `slot` (every row of a batch belongs to it, and no row needs tuple
+ * routing). Columns: ready_slot, generation, queue, priority, enqueue_shard, lane_seq, job_id,
+ * then the job columns, run_at, created_at.
+ */
+export function copyReadyEntries(
+  store: Store,
+  slot: number,
+  lines: Iterable<string>,
+): Promise<void> {
+  return store.copyIn(
+    "copyReadyEntries",
+    `COPY {{schema}}.ready_entries_${Number(slot)} (ready_slot, generation, queue, priority,
+      enqueue_shard, lane_seq, job_id, ${JOB_COLUMNS}, run_at, created_at) FROM STDIN`,
+    lines,
+  );
+}
+
+/**
+ * Step 2 of a bulk insert, jobs that run later: COPY text-format `lines` into `deferred_jobs`.
+ * Columns: job_id, state, run_at, queue, priority, then the job columns, created_at.
+ */
+export function copyDeferredJobs(store: Store, lines: Iterable<string>): Promise<void> {
+  return store.copyIn(
+    "copyDeferredJobs",
+    `COPY {{schema}}.deferred_jobs (job_id, state, run_at, queue, priority, ${JOB_COLUMNS},
+      created_at) FROM STDIN`,
+    lines,
+  );
+}
