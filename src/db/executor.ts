@@ -280,15 +280,30 @@ async function postgresJsListen(
   };
 }
 
+/**
+ * The rows of a postgres.js result, dense. postgres.js 3.4 counts the rows of a result on the
+ * connection and resets the count only when a statement completes: a statement that fails after
+ * sending some rows (a statement timeout or a division by zero mid-stream) leaves the count up,
+ * and the next result on that connection starts with that many holes. The runtime would read
+ * `undefined` rows (a claim that crashed a worker under a 10 ms statement_timeout); the holes
+ * are dropped here, at the one place every postgres.js statement passes.
+ */
+function withoutHoles<R extends ArrayLike<unknown>>(rows: R): R {
+  if (rows.length === 0 || 0 in rows) return rows;
+  return Object.assign(Array.prototype.filter.call(rows, () => true), {
+    count: (rows as { count?: unknown }).count,
+    command: (rows as { command?: unknown }).command,
+  }) as unknown as R;
+}
+
 function postgresJsExecutor(sql: Sql | TransactionSql): Executor {
   const inTx = typeof (sql as TransactionSql).savepoint === "function";
   const canBegin = typeof (sql as Sql).begin === "function";
   const pool = typeof (sql as Sql).listen === "function" ? sql as Sql : null;
   const ex: Executor = {
     identity: sql,
-    // Not async: the hot path pays for `sql.unsafe` alone, no extra promise around it.
     query: <T>(text: string, params: unknown[] = []) =>
-      sql.unsafe(text, params as never[]) as unknown as Promise<T[]>,
+      sql.unsafe(text, params as never[]).then(withoutHoles) as unknown as Promise<T[]>,
     atomic: (fn) => {
       if (inTx) return fn(ex);
       if (canBegin) return (sql as Sql).begin((tx) => fn(postgresJsExecutor(tx))) as never;

@@ -2,6 +2,7 @@
  * Insert options and their normalisation into the row shape both insert paths write.
  * @module
  */
+import type { JobInput } from "../storage/enqueue.ts";
 import { ValidationError } from "../errors.ts";
 import {
   checkJson,
@@ -72,19 +73,8 @@ export const MAX_PAYLOAD_BYTES = 1 << 20;
 
 const utf8 = new TextEncoder();
 
-/** A validated job ready to be written. */
-export interface NormalizedJob {
-  kind: string;
-  argsJson: string;
-  queue: string;
-  priority: number;
-  maxAttempts: number;
-  runAt: Date | null;
-  tags: string[];
-  metadataJson: string;
-  uniqueKeyHex: string | null;
-  uniqueStates: string | null;
-  orderingKeyHex: string | null;
+/** A validated job ready to be written: what `insert_job` takes, plus the ordering-key hash. */
+export interface NormalizedJob extends JobInput {
   /** Algorithm H of the ordering key, as a decimal string. */
   orderingKeyHash: string | null;
 }
