@@ -296,6 +296,14 @@ function withoutHoles<R extends ArrayLike<unknown>>(rows: R): R {
   }) as unknown as R;
 }
 
+/** Driver codes and SQLSTATEs meaning the session itself is gone, not just one statement. */
+function isConnectionLoss(err: unknown): boolean {
+  const code = String((err as { code?: unknown })?.code ?? "");
+  return code.startsWith("08") || code === "57P01" || code === "57P02" || code === "57P03" ||
+    code === "CONNECTION_CLOSED" || code === "CONNECTION_ENDED" ||
+    code === "CONNECTION_DESTROYED" || code === "ECONNRESET" || code === "EPIPE";
+}
+
 function postgresJsExecutor(sql: Sql | TransactionSql): Executor {
   const inTx = typeof (sql as TransactionSql).savepoint === "function";
   const canBegin = typeof (sql as Sql).begin === "function";
@@ -317,7 +325,25 @@ function postgresJsExecutor(sql: Sql | TransactionSql): Executor {
       postgresJsListen(pool, channel, onMessage, onRelisten);
     ex.reserve = async () => {
       const reserved = await pool.reserve();
-      return { ...postgresJsExecutor(reserved), release: () => reserved.release() };
+      const inner = postgresJsExecutor(reserved);
+      // postgres.js's release() puts the connection back among the open ones even when it has
+      // closed meanwhile, and queries sent to it then hang for good (3.4.9). A connection that
+      // failed at the connection level is left alone instead: postgres.js has already moved it
+      // to its closed ones (or does when the close is reported), and reconnects it on demand.
+      let dead = false;
+      const watch = <T>(p: Promise<T>): Promise<T> =>
+        p.catch((err) => {
+          if (isConnectionLoss(err)) dead = true;
+          throw err;
+        });
+      return {
+        ...inner,
+        query: (text, params) => watch(inner.query(text, params)),
+        atomic: (fn) => watch(inner.atomic(fn)),
+        release: () => {
+          if (!dead) reserved.release();
+        },
+      };
     };
   }
   return ex;
