@@ -1,7 +1,7 @@
 /**
  * Compiles migrations/*.sql and the function and view files under src/sql/ into
  * src/migrations_embedded.ts, so the published module needs no filesystem access.
- * tests/migrations_test.ts fails when the two drift.
+ * tests/migrate/migrations_test.ts fails when the two drift.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";

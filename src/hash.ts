@@ -1,6 +1,6 @@
 /**
  * Hash derivations shared with every Awa implementation (features.md §2 and §9). These must
- * match byte for byte across languages; the vectors in tests/hash_test.ts pin them.
+ * match byte for byte across languages; the vectors in tests/producer/hash_test.ts pin them.
  * @module
  */
 import { blake3 } from "@noble/hashes/blake3.js";

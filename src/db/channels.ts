@@ -1,6 +1,6 @@
 /**
  * NOTIFY channel names, scoped to the schema. `awa.notify_channel` (migration 006) computes the
- * same names in SQL; `tests/channels_test.ts` checks that the two agree.
+ * same names in SQL; `tests/db/channels_test.ts` checks that the two agree.
  * @module
  */
 import { createHash } from "node:crypto";

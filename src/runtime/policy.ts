@@ -18,7 +18,7 @@
  *   rescue items `awa.rescue_candidates` builds for attempts of runtimes that may be gone, and
  *   other SQL callers send no `state`; `awa.finalize_attempts` then plans with the same table in
  *   SQL (and a deadline rescue takes `awa.backoff_duration`, the same formula as
- *   {@link retryBackoffSeconds}). tests/runtime_policy_test.ts pins the two to agree.
+ *   {@link retryBackoffSeconds}). tests/runtime/policy_test.ts pins the two to agree.
  * @module
  */
 import type { FinalizeState } from "../storage/attempts.ts";

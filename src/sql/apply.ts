@@ -70,7 +70,7 @@ export async function applySqlFiles(
   if (changed.length === 0 && gone.length === 0 && existing.length === 0) return [];
 
   // Bodies may call functions of files applied later in this loop; every file's body is
-  // checked by tests/migrations_test.ts once all exist.
+  // checked by tests/migrate/migrations_test.ts once all exist.
   const [{ prev }] = await tx.query<{ prev: string }>(
     "SELECT current_setting('check_function_bodies') AS prev",
   );

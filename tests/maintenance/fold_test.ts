@@ -7,7 +7,7 @@ import { ValidationError } from "../../mod.ts";
 import { fold } from "../../src/maintenance/fold.ts";
 import { testDatabase } from "../support/db.ts";
 import { prepared, SETTINGS, tickContext } from "../support/maintenance.ts";
-import { POOL_TEST } from "../runtime_support.ts";
+import { POOL_TEST } from "../support/runtime.ts";
 
 const t = await testDatabase("maintenance_fold");
 const sql = t.sql;

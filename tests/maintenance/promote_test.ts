@@ -7,7 +7,7 @@ import { Client, defineJob, insert, ValidationError } from "../../mod.ts";
 import { promote } from "../../src/maintenance/promote.ts";
 import { testDatabase } from "../support/db.ts";
 import { prepared, SETTINGS, tickContext } from "../support/maintenance.ts";
-import { jobState, POOL_TEST, sleep, waitFor, withTimings } from "../runtime_support.ts";
+import { jobState, POOL_TEST, sleep, waitFor, withTimings } from "../support/runtime.ts";
 
 const t = await testDatabase("maintenance_promote");
 const sql = t.sql;

@@ -8,7 +8,7 @@ import { defineJob, insert, ValidationError } from "../../mod.ts";
 import { rescue } from "../../src/maintenance/rescue.ts";
 import { testDatabase } from "../support/db.ts";
 import { type Emitted, prepared, SETTINGS, tickContext } from "../support/maintenance.ts";
-import { jobState, POOL_TEST, sleep } from "../runtime_support.ts";
+import { jobState, POOL_TEST, sleep } from "../support/runtime.ts";
 
 const t = await testDatabase("maintenance_rescue");
 const sql = t.sql;

@@ -9,7 +9,7 @@ import { defineJob, insert, ValidationError } from "../../mod.ts";
 import { rings } from "../../src/maintenance/rings.ts";
 import { testDatabase } from "../support/db.ts";
 import { prepared, SETTINGS, tickContext } from "../support/maintenance.ts";
-import { jobState, POOL_TEST } from "../runtime_support.ts";
+import { jobState, POOL_TEST } from "../support/runtime.ts";
 
 const t = await testDatabase("maintenance_rings");
 const sql = t.sql;

@@ -20,7 +20,7 @@ import { MaintenanceRunner, type MaintenanceService } from "../../src/maintenanc
 import { storeOf } from "../../src/storage/store.ts";
 import { testDatabase } from "../support/db.ts";
 import { SETTINGS } from "../support/maintenance.ts";
-import { POOL_TEST, sleep, waitFor } from "../runtime_support.ts";
+import { POOL_TEST, sleep, waitFor } from "../support/runtime.ts";
 
 const t = await testDatabase("maintenance_runner");
 const sql = t.sql;

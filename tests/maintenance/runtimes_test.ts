@@ -8,7 +8,7 @@ import { ValidationError } from "../../mod.ts";
 import { runtimes } from "../../src/maintenance/runtimes.ts";
 import { testDatabase } from "../support/db.ts";
 import { prepared, SETTINGS, tickContext } from "../support/maintenance.ts";
-import { POOL_TEST } from "../runtime_support.ts";
+import { POOL_TEST } from "../support/runtime.ts";
 
 const t = await testDatabase("maintenance_runtimes_service");
 const sql = t.sql;

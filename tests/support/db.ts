@@ -10,6 +10,12 @@ import { startEmbeddedPostgres } from "../../dev/embedded_postgres.ts";
 
 export type Sql = postgres.Sql;
 
+/**
+ * Sanitizer settings for tests on a pool shared by a whole file: postgres.js keeps its sockets
+ * and timers between tests. Tests whose client owns its pool leave the sanitizers on.
+ */
+export const POOL_TEST = { sanitizeOps: false, sanitizeResources: false } as const;
+
 export interface TestDatabase {
   /** URL of the fresh database. */
   url: string;

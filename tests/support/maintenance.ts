@@ -12,7 +12,7 @@ import type {
 import type { ClientEvents } from "../../mod.ts";
 import { storeOf } from "../../src/storage/store.ts";
 
-/** Client settings of the tests: the heartbeat of tests/runtime_support.ts, no DLQ. */
+/** Client settings of the tests: the heartbeat of tests/support/runtime.ts, no DLQ. */
 export const SETTINGS: ClientSettings = {
   heartbeat: { intervalMs: 200, stalenessMs: 600 },
   dlqDefault: false,
