@@ -1,5 +1,5 @@
 /**
- * Helpers shared by the runtime tests (tests/runtime_*_test.ts). Not a test file itself.
+ * Helpers shared by the runtime tests (tests/runtime/ and others). Not a test file itself.
  */
 import type { Sql } from "./db.ts";
 import type { ClientOptions, MaintenanceOptions } from "../../mod.ts";
