@@ -17,7 +17,14 @@ import { checkSchema } from "./schema.ts";
 import { applySqlFiles, dropStatement, renderFiles } from "./sql/apply.ts";
 import { type Drop, DROPS, MIN_RUNTIME_VERSION } from "./sql/breaking.ts";
 import { compareVersions } from "./sql/versions.ts";
-import { render } from "./storage/store.ts";
+import {
+  installedState,
+  lockMigrations,
+  readRuntimeRequirements,
+  recordSchemaVersion,
+  writeRuntimeRequirements,
+} from "./storage/schema.ts";
+import { render, storeOf } from "./storage/store.ts";
 import { checkOptions } from "./validate.ts";
 import { toDatabaseError } from "./db/classify.ts";
 import { VERSION } from "./version.ts";
@@ -114,10 +121,9 @@ async function applyRelease(
   schema: string,
   release: Release,
 ): Promise<MigrateResult> {
-  await tx.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [
-    `awa-migrate:${schema}`,
-  ]);
-  const from = Math.max(0, await installedVersion(tx, schema));
+  const store = storeOf(tx, schema);
+  await lockMigrations(store);
+  const from = Math.max(0, (await installedState(store)).version);
   const { migrations } = release;
   const baseline = migrations[0].version;
   const latest = migrations[migrations.length - 1].version;
@@ -129,26 +135,16 @@ async function applyRelease(
   for (const m of migrations) {
     if (m.version <= from) continue;
     await tx.query(render(m.sql, schema));
-    await tx.query(
-      `INSERT INTO ${schema}.schema_version (version, description) VALUES ($1, $2)`,
-      [m.version, m.name],
-    );
+    await recordSchemaVersion(store, m.version, m.name);
     applied.push(m.version);
   }
-  const [req] = await tx.query<{ min: string; by: string }>(
-    `SELECT min_runtime_version AS min, migrated_by AS by FROM ${schema}.runtime_requirements`,
-  );
+  const req = await readRuntimeRequirements(store);
   if (req && compareVersions(req.by, release.version) > 0) {
     throw new RuntimeTooOldError(schema, req.by, release.version, "migrate it");
   }
   const sqlFiles = await applySqlFiles(tx, schema, release.files, release.drops);
   if (req?.min !== release.minRuntimeVersion || req?.by !== release.version) {
-    await tx.query(
-      `INSERT INTO ${schema}.runtime_requirements (min_runtime_version, migrated_by) VALUES ($1, $2)
-       ON CONFLICT (singleton) DO UPDATE SET min_runtime_version = excluded.min_runtime_version,
-         migrated_by = excluded.migrated_by, updated_at = now()`,
-      [release.minRuntimeVersion, release.version],
-    );
+    await writeRuntimeRequirements(store, release.minRuntimeVersion, release.version);
   }
   return { from, to: Math.max(from, latest), applied, sqlFiles };
 }
@@ -157,37 +153,10 @@ async function applyRelease(
 export async function schemaVersion(db: Db, options: MigrateOptions = {}): Promise<number> {
   const o = checkOptions<MigrateOptions>(options, "options", MIGRATE_KEYS);
   const schema = checkSchema(o.schema);
-  const version = await installedVersion(toExecutor(db), schema).catch((err) => {
+  const { version } = await installedState(storeOf(toExecutor(db), schema)).catch((err) => {
     throw toDatabaseError(err, "schemaVersion");
   });
   return Math.max(0, version);
-}
-
-/**
- * Installed version of `schema` and its minimum runtime version, in one round trip. Version -1
- * when it has no version table, 0 when the table is empty; minimum null before migration 10.
- * The tables may not exist, so their names cannot appear in the statement itself:
- * `query_to_xml` runs the inner query only in the branch where `to_regclass` found the table.
- */
-async function installedState(
-  ex: Executor,
-  schema: string,
-): Promise<{ version: number; minRuntimeVersion: string | null }> {
-  const [row] = await ex.query<{ v: number | null; m: string | null }>(
-    `SELECT CASE WHEN to_regclass($1) IS NULL THEN -1 ELSE coalesce((xpath('/row/v/text()',
-      query_to_xml(format('SELECT max(version) AS v FROM %s', to_regclass($1)), false, true, '')
-    ))[1]::text::int, 0) END AS v,
-    CASE WHEN to_regclass($2) IS NOT NULL THEN (xpath('/row/m/text()', query_to_xml(
-      format('SELECT min_runtime_version AS m FROM %s', to_regclass($2)), false, true, '')
-    ))[1]::text END AS m`,
-    [`${schema}.schema_version`, `${schema}.runtime_requirements`],
-  );
-  return { version: Number(row.v), minRuntimeVersion: row.m };
-}
-
-/** Installed version of `schema`: -1 when it has no version table, 0 when it is empty. */
-async function installedVersion(ex: Executor, schema: string): Promise<number> {
-  return (await installedState(ex, schema)).version;
 }
 
 /** Database handles (and the schemas on them) already found usable by this code. */
@@ -207,7 +176,7 @@ export async function requireSchema(
 ): Promise<void> {
   const cached = options.cached ?? true;
   if (cached && verified.get(ex.identity)?.has(schema)) return;
-  const { version: v, minRuntimeVersion: min } = await installedState(ex, schema);
+  const { version: v, minRuntimeVersion: min } = await installedState(storeOf(ex, schema));
   if (v < 0) throw new SchemaMissingError(schema);
   if (v < SCHEMA_VERSION) throw new SchemaTooOldError(schema, v, SCHEMA_VERSION);
   if (min !== null && compareVersions(min, VERSION) > 0) {

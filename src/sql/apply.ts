@@ -9,7 +9,12 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js";
 import type { Executor } from "../db/executor.ts";
 import type { SqlFile } from "../migrations_embedded.ts";
-import { render } from "../storage/store.ts";
+import {
+  forgetSqlFileDigests,
+  readSqlFileDigests,
+  recordSqlFileDigests,
+} from "../storage/schema.ts";
+import { render, storeOf } from "../storage/store.ts";
 import type { Drop } from "./breaking.ts";
 
 /** A file ready to run in one schema. */
@@ -54,11 +59,8 @@ export async function applySqlFiles(
   drops: readonly Drop[],
 ): Promise<string[]> {
   const rendered = renderFiles(files, schema);
-  const recorded = new Map(
-    (await tx.query<{ file: string; digest: string }>(
-      `SELECT file, digest FROM ${schema}.sql_file_digests`,
-    )).map((r) => [r.file, r.digest]),
-  );
+  const store = storeOf(tx, schema);
+  const recorded = await readSqlFileDigests(store);
   const changed = rendered.filter((f) => recorded.get(f.file) !== f.digest);
   const present = new Set(rendered.map((f) => f.file));
   const gone = [...recorded.keys()].filter((f) => !present.has(f));
@@ -81,20 +83,9 @@ export async function applySqlFiles(
 
   // Lists travel as JSON text: a driver without type information cannot send arrays.
   if (changed.length > 0) {
-    await tx.query(
-      `INSERT INTO ${schema}.sql_file_digests (file, digest)
-       SELECT x.file, x.digest FROM jsonb_to_recordset($1::text::jsonb) AS x(file text, digest text)
-       ON CONFLICT (file) DO UPDATE SET digest = excluded.digest, applied_at = now()`,
-      [JSON.stringify(changed.map(({ file, digest }) => ({ file, digest })))],
-    );
+    await recordSqlFileDigests(store, changed.map(({ file, digest }) => ({ file, digest })));
   }
-  if (gone.length > 0) {
-    await tx.query(
-      `DELETE FROM ${schema}.sql_file_digests
-       WHERE file IN (SELECT jsonb_array_elements_text($1::text::jsonb))`,
-      [JSON.stringify(gone)],
-    );
-  }
+  if (gone.length > 0) await forgetSqlFileDigests(store, gone);
   return changed.map((f) => f.file);
 }
 
