@@ -75,26 +75,29 @@ export function checkOptionalObject(
 
 /** An integer in `[min, max]`, or `fallback` when undefined. */
 export function intIn(v: unknown, field: string, min: number, max: number, fallback: number) {
-  if (v === undefined) return fallback;
-  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
-    throw new ValidationError(
-      field,
-      `must be an integer from ${min} to ${max}, got ${describeValue(v)}`,
-    );
-  }
-  return v;
+  return numberIn(v, field, min, max, fallback, true);
 }
 
-/** A finite number in `[min, max]`, or `fallback` when undefined. */
-function numberIn(v: unknown, field: string, min: number, max: number, fallback: number) {
+/** A finite number (an integer when `integer`) in `[min, max]`, or `fallback` when undefined. */
+function numberIn(
+  v: unknown,
+  field: string,
+  min: number,
+  max: number,
+  fallback: number,
+  integer = false,
+): number {
   if (v === undefined) return fallback;
-  if (typeof v !== "number" || !Number.isFinite(v) || v < min || v > max) {
+  const ok = typeof v === "number" && (integer ? Number.isInteger(v) : Number.isFinite(v));
+  if (!ok || (v as number) < min || (v as number) > max) {
     throw new ValidationError(
       field,
-      `must be a number from ${min} to ${max}, got ${describeValue(v)}`,
+      `must be ${integer ? "an integer" : "a number"} from ${min} to ${max}, got ${
+        describeValue(v)
+      }`,
     );
   }
-  return v;
+  return v as number;
 }
 
 /** A boolean, or `fallback` when undefined. */

@@ -43,6 +43,7 @@ const FIXTURE: Record<string, string> = {
 const REWRITTEN = [
   "append_ready_job",
   "cancel_job",
+  "check_job_names",
   "claim_batch",
   "finalize_attempts",
   "jobs",
@@ -54,7 +55,14 @@ const REWRITTEN = [
   "rotate_ring",
   "write_progress",
 ];
-const ADDED = ["lock_ring", "prune_refusal", "receipt_block", "receipt_id", "ring_head"];
+const ADDED = [
+  "check_name",
+  "lock_ring",
+  "prune_refusal",
+  "receipt_block",
+  "receipt_id",
+  "ring_head",
+];
 
 const fixtureDir = new URL("../fixtures/schema_v9/", import.meta.url);
 const fixture = fs.readdirSync(fixtureDir).filter((f) => f.endsWith(".sql")).sort().map((f) => ({
