@@ -133,7 +133,9 @@ export class MaintenanceRunner {
   /** A term began: the leadership check after one ping interval, every service at once. */
   #startLoops(): void {
     const leader = this.#leader;
-    this.#loop("ping", leader.pingMs, leader.pingMs, () => leader.ping());
+    // The check confirms leadership itself, and only when it saw the lock: a check that timed
+    // out or failed returns normally and must not count as proof.
+    this.#loop("ping", leader.pingMs, leader.pingMs, () => leader.ping(), false);
     for (const { service, options } of this.#services) {
       this.#loop(
         service.name,
@@ -154,7 +156,13 @@ export class MaintenanceRunner {
    * this process; other failures are reported sparsely, and the next run waits longer, up to
    * 2 s (or `ms` if longer), so an outage costs neither a busy loop nor a flood of error events.
    */
-  #loop(name: string, ms: number, firstMs: number, fn: () => Promise<void>): void {
+  #loop(
+    name: string,
+    ms: number,
+    firstMs: number,
+    fn: () => Promise<void>,
+    confirms = true,
+  ): void {
     const leader = this.#leader;
     const term = leader.term;
     let failures = 0;
@@ -165,7 +173,7 @@ export class MaintenanceRunner {
         const startedAt = Date.now();
         try {
           await fn();
-          if (leader.term === term) leader.confirm(startedAt);
+          if (confirms && leader.term === term) leader.confirm(startedAt);
           failures = 0;
         } catch (err) {
           if (err instanceof LeadershipLost) {

@@ -65,6 +65,7 @@ function runner(
   name: string,
   electionRetryMs: number,
   fail?: () => boolean,
+  pool = sql,
 ): Probe {
   const service = probe(name, fail);
   const stats = service.newStats();
@@ -72,7 +73,7 @@ function runner(
   const lockSql = openLockSession(t.url);
   const r = new MaintenanceRunner(
     {
-      sql,
+      sql: pool,
       lockSql,
       schema: "awa",
       instanceId: crypto.randomUUID(),
@@ -137,6 +138,30 @@ Deno.test({
     const ticks = b.ticks.length;
     await sleep(100);
     assert.equal(b.ticks.length, ticks, "no tick after shutdown");
+  },
+});
+
+Deno.test({
+  name: "runner: a leader whose checks cannot answer stops calling itself leader",
+  ...POOL_TEST,
+  async fn() {
+    // One pooled connection: a long statement on it holds back every check and every tick.
+    const pool = t.connect({ max: 1 });
+    const a = runner("hang", 60_000, undefined, pool);
+    try {
+      a.runner.start();
+      await waitFor("it leads and ticks", async () => (await logged("hang")).length >= 2);
+      const blocker = pool`SELECT pg_sleep(4)`.catch(() => {});
+      const blockedAt = Date.now();
+      // Unconfirmed for 3 ping intervals (at least 1 s) ends the term, long before the pool
+      // answers again; a check that timed out must not count as a confirmation.
+      await waitFor("it stops leading", () => !a.runner.isLeader, 3000);
+      assert.ok(Date.now() - blockedAt < 3500, "deposed while the pool still hangs");
+      await blocker;
+    } finally {
+      await stop(a);
+      await pool.end({ timeout: 1 });
+    }
   },
 });
 
