@@ -5,7 +5,8 @@
  * `<schema>.schema_version`, the minimum runtime version in `<schema>.runtime_requirements`.
  * @module
  */
-import { type Db, type Executor, pgErrorInfo, toExecutor } from "./db/executor.ts";
+import { type Db, type Executor, toExecutor } from "./db/executor.ts";
+import { pgErrorInfo } from "./db/classify.ts";
 import {
   RuntimeTooOldError,
   SchemaMissingError,

@@ -4,7 +4,7 @@
  * @module
  */
 import { AwaError, DatabaseError } from "../errors.ts";
-import { pgErrorInfo } from "./executor.ts";
+import { describe } from "../validate.ts";
 
 /** SQLSTATE classes and codes that a later attempt of the same statement can succeed on. */
 const TRANSIENT_SQLSTATES = new Set([
@@ -19,18 +19,24 @@ const TRANSIENT_SQLSTATES = new Set([
   "53400", // configuration_limit_exceeded
 ]);
 
-/** Driver-level codes (postgres.js, node-postgres, Node sockets) for a connection that failed. */
-const TRANSIENT_DRIVER_CODES = new Set([
-  "ECONNREFUSED",
+/**
+ * Driver-level codes (postgres.js, node-postgres, Node sockets) for a connection that failed.
+ * The first group means an established session is gone; the rest, that none could be opened.
+ */
+const LOST_SESSION_CODES = new Set([
   "ECONNRESET",
   "EPIPE",
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+]);
+const TRANSIENT_DRIVER_CODES = new Set([
+  ...LOST_SESSION_CODES,
+  "ECONNREFUSED",
   "ETIMEDOUT",
   "EHOSTUNREACH",
   "ENETUNREACH",
   "EAI_AGAIN",
-  "CONNECTION_CLOSED",
-  "CONNECTION_ENDED",
-  "CONNECTION_DESTROYED",
   "CONNECT_TIMEOUT",
 ]);
 
@@ -62,4 +68,40 @@ export function toDatabaseError(err: unknown, what: string): AwaError {
     { sqlState: code, transient },
     { cause: err },
   );
+}
+
+/**
+ * True when `err` means the session itself is gone (terminated backend, server shutting down,
+ * dropped socket), not just one statement: the connection must not be handed out again.
+ */
+export function isConnectionLoss(err: unknown): boolean {
+  const { code } = pgErrorInfo(err);
+  if (code === undefined) return false;
+  return code.startsWith("08") || code === "57P01" || code === "57P02" || code === "57P03" ||
+    LOST_SESSION_CODES.has(code);
+}
+
+/** Postgres error fields Awa maps to typed errors (postgres.js and pg name them differently). */
+export function pgErrorInfo(
+  err: unknown,
+): { code?: string; constraint?: string; detail?: string; message: string } {
+  const e = err as {
+    code?: unknown;
+    constraint_name?: string;
+    constraint?: string;
+    detail?: unknown;
+    message?: unknown;
+  };
+  let message: string;
+  try {
+    message = String(e?.message ?? err);
+  } catch {
+    message = describe(err);
+  }
+  return {
+    code: typeof e?.code === "string" ? e.code : undefined,
+    constraint: e?.constraint_name ?? e?.constraint,
+    detail: typeof e?.detail === "string" ? e.detail : undefined,
+    message,
+  };
 }

@@ -6,6 +6,7 @@
 import type { Sql, TransactionSql } from "postgres";
 import { TransactionStateError, ValidationError } from "../errors.ts";
 import { checkOptions, describe } from "../validate.ts";
+import { isConnectionLoss } from "./classify.ts";
 import { pgListenerOf } from "./pg_listener.ts";
 
 /** Minimal shape of a node-postgres `Client` or `PoolClient` that Awa needs. */
@@ -296,14 +297,6 @@ function withoutHoles<R extends ArrayLike<unknown>>(rows: R): R {
   }) as unknown as R;
 }
 
-/** Driver codes and SQLSTATEs meaning the session itself is gone, not just one statement. */
-function isConnectionLoss(err: unknown): boolean {
-  const code = String((err as { code?: unknown })?.code ?? "");
-  return code.startsWith("08") || code === "57P01" || code === "57P02" || code === "57P03" ||
-    code === "CONNECTION_CLOSED" || code === "CONNECTION_ENDED" ||
-    code === "CONNECTION_DESTROYED" || code === "ECONNRESET" || code === "EPIPE";
-}
-
 function postgresJsExecutor(sql: Sql | TransactionSql): Executor {
   const inTx = typeof (sql as TransactionSql).savepoint === "function";
   const canBegin = typeof (sql as Sql).begin === "function";
@@ -438,29 +431,4 @@ export function toExecutor(db: Db): Executor {
     "expected a postgres.js Sql or transaction, or a node-postgres handle wrapped with " +
       `fromPg(), got ${describe(db)}`,
   );
-}
-
-/** Postgres error fields Awa maps to typed errors (postgres.js and pg name them differently). */
-export function pgErrorInfo(
-  err: unknown,
-): { code?: string; constraint?: string; detail?: string; message: string } {
-  const e = err as {
-    code?: unknown;
-    constraint_name?: string;
-    constraint?: string;
-    detail?: unknown;
-    message?: unknown;
-  };
-  let message: string;
-  try {
-    message = String(e?.message ?? err);
-  } catch {
-    message = describe(err);
-  }
-  return {
-    code: typeof e?.code === "string" ? e.code : undefined,
-    constraint: e?.constraint_name ?? e?.constraint,
-    detail: typeof e?.detail === "string" ? e.detail : undefined,
-    message,
-  };
 }

@@ -3,7 +3,8 @@
  * `insertMany` (one COPY per batch).
  * @module
  */
-import { type Db, type Executor, pgErrorInfo, toExecutor } from "../db/executor.ts";
+import { type Db, type Executor, toExecutor } from "../db/executor.ts";
+import { pgErrorInfo } from "../db/classify.ts";
 import { AwaError, UniqueConflictError, ValidationError } from "../errors.ts";
 import { toDatabaseError } from "../db/classify.ts";
 import type { JobDefinition } from "../job.ts";
