@@ -1,5 +1,6 @@
 /**
- * Hash derivations shared with every Awa implementation (features.md §2 and §9). These must
+ * Hash derivations shared with every Awa implementation: Algorithm U (unique keys) and Algorithm
+ * H (ordering keys and partitions). These must
  * match byte for byte across languages; the vectors in tests/producer/hash_test.ts pin them.
  * @module
  */
@@ -89,7 +90,7 @@ function canonical(value: unknown, field: string, depth: number, root: string): 
   }
 }
 
-/** What a unique key folds in (features.md §2). */
+/** What a unique key folds in (Algorithm U). */
 export interface UniqueKeyInput {
   kind: string;
   /** Queue name; folded in only when given. */

@@ -6,7 +6,7 @@
  * engine's answer to the model, which (1) checks that the answer is the one the spec allows
  * in the current state (the model predicts claims, stale verdicts, destinations, rotate and
  * prune outcomes exactly, because runs are sequential) and (2) applies it. `invariants()`
- * checks the storage.md §5 invariants on the model after every step.
+ * checks the engine invariants (docs/storage.md, correctness/README.md) on the model after every step.
  *
  * Positions are the engine's real `lane_seq` values (only their order matters) and receipts
  * are `batch_id * 65536 + idx`; slots are the engine's real slot numbers.
@@ -14,7 +14,7 @@
  * @module
  */
 
-/** The five families of storage.md §1 ("no lost work"). */
+/** The five families a job can be in ("no lost work"). */
 export type Family = "ready" | "running" | "deferred" | "terminal" | "held";
 export const FAMILIES: readonly Family[] = ["ready", "running", "deferred", "terminal", "held"];
 

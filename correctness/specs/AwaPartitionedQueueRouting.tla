@@ -1,7 +1,7 @@
 ------------------------- MODULE AwaPartitionedQueueRouting -------------------------
 (***************************************************************************)
-(* Partition routing and enqueue-shard choice (features.md section 9,      *)
-(* storage.md 5.13).                                                       *)
+(* Partition routing and enqueue-shard choice (see src/hash.ts and        *)
+(* docs/storage.md).                                                       *)
 (*                                                                         *)
 (* A keyed job carries h = H(key) (Algorithm H), abstracted to a 4-bit     *)
 (* value in 0..MaxHash.  Algorithm E picks the enqueue shard h mod S.      *)

@@ -1,6 +1,6 @@
 --------------------------- MODULE AwaSegmentedStorage ---------------------------
 (***************************************************************************)
-(* Segment lifecycle of the Awa storage engine (storage.md sections 2-3, 5). *)
+(* Segment lifecycle of the Awa storage engine (docs/storage.md). *)
 (*                                                                         *)
 (* One lane (queue, priority, enqueue_shard).  Two rings:                  *)
 (*   ring Q (QSlots slots): ready_entries, ready_tombstones,               *)
@@ -31,7 +31,7 @@
 (* Switches for Broken configs (same spec, different constants):          *)
 (*  StaleSlotClaim = TRUE: the claim reads the slot picked by the ranking  *)
 (*    snapshot instead of the slot found after the fresh cursor (breaks    *)
-(*    storage.md 3.2 step 3) -- must violate NoLostJob.                    *)
+(*    the claim path) -- must violate NoLostJob.                    *)
 (*  LeaseOnlyGuard = TRUE: finalization matches (job, run_lease) instead   *)
 (*    of the receipt, so after a DLQ retry (run_lease reset) an old worker *)
 (*    can finalize the new attempt -- must violate StaleNeverApplied.      *)
@@ -441,7 +441,7 @@ Next == \E c \in {Cursor} : \E u \in {UnspentAt(c)} : NextWith(c, u)
 Spec == Init /\ [][Next]_vars
 
 ----------------------------------------------------------------------------
-(* Invariants (storage.md section 5). *)
+(* Invariants (docs/storage.md). *)
 
 TypeOK ==
   /\ rq.cur \in QS /\ rc.cur \in CS /\ rq.gen \in QS /\ rc.gen \in CS

@@ -1,6 +1,6 @@
 ------------------------- MODULE AwaSegmentedStorageTrace -------------------------
 (***************************************************************************)
-(* Trace acceptance for the segment lifecycle spec (storage.md section 7). *)
+(* Trace acceptance for the segment lifecycle spec (correctness/README.md). *)
 (*                                                                         *)
 (* Trace is a constant sequence of abstract events recorded from the real  *)
 (* engine, in commit order.  At each step only the base action named by    *)

@@ -1,6 +1,6 @@
 ------------------------------ MODULE AwaShardedPrune ------------------------------
 (***************************************************************************)
-(* Shard-qualified matching at prune (storage.md 5.14, 3.1 "why shards").  *)
+(* Shard-qualified matching at prune (docs/storage.md).  *)
 (*                                                                         *)
 (* One queue and priority split into enqueue shards.  Each shard is its   *)
 (* own lane with its own sequence, so lane_seq values repeat across        *)

@@ -1,6 +1,6 @@
 ---------------------------- MODULE AwaStorageLockOrder ----------------------------
 (***************************************************************************)
-(* Lock ordering of the Awa storage engine (storage.md section 4).         *)
+(* Lock ordering of the Awa storage engine (docs/storage.md).         *)
 (*                                                                         *)
 (* Each transaction runs a plan: a sequence of lock steps taken in order   *)
 (* and held to commit.  A step names a resource, a mode and how it is     *)

@@ -26,7 +26,7 @@ import {
   describe,
 } from "../validate.ts";
 
-/** Uniqueness of a job (features.md §2). */
+/** Uniqueness of a job: its key (Algorithm U, src/hash.ts) and the states it holds in. */
 export interface UniqueOptions {
   /** Fold the args into the key. Default true. */
   byArgs?: boolean;

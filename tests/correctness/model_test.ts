@@ -1,7 +1,7 @@
 /**
  * Model-based trace replay (issue #4 part 1): generated sequences of every queue operation run
  * against the real engine; a reference model ported from AwaSegmentedStorage.tla checks each
- * step and the storage.md §5 invariants, on the model and on a SQL projection of the database.
+ * step and the engine invariants, on the model and on a SQL projection of the database.
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";

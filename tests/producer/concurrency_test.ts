@@ -1,5 +1,5 @@
 /**
- * Open producer transactions must not block other producers (issue #2, storage.md §9 risk 1).
+ * Open producer transactions must not block other producers (issue #2).
  *
  * Each test holds a producer transaction open on a deferred promise that the test resolves only
  * after it has seen what the other producer did. "Blocked" is decided by `pg_locks` (an ungranted

@@ -1,5 +1,5 @@
 /**
- * Interop vectors for the hash derivations (features.md §2 and §9) and the canonical JSON rules.
+ * Interop vectors for the hash derivations (Algorithms U and H) and the canonical JSON rules.
  * These must never change: other Awa implementations compute the same bytes.
  */
 import assert from "node:assert/strict";
@@ -88,7 +88,7 @@ Deno.test("H and P vectors: orderingKeyHash64, partitionHash64, partitionForOrde
     assert.equal(partitionForOrderingKey(key, 1), 0);
     assert.equal(partitionForOrderingKey(key, 0), 0);
   }
-  // features.md §9 example: customer-42 on customer-updates with 4 partitions → __p3.
+  // The reference example: customer-42 on customer-updates with 4 partitions → __p3.
   assert.equal(partitionForOrderingKey("customer-42", 4), 3);
   // Multiply then ADD (not FNV-1a XOR): one byte 0x01 gives basis * prime + 1.
   const one = orderingKeyHash64(new Uint8Array([1]));

@@ -2,7 +2,7 @@
  * Unique claims across the runtime: completing a job releases its claim only when `completed`
  * is not among the key's states; a retryable job keeps it. Unique and plain jobs share claim
  * batches, so the completion shortcut for batches without unique jobs must not leak here. A
- * mask without `running` releases the claim while the job runs (features.md §2): a duplicate is
+ * mask without `running` releases the claim while the job runs: a duplicate is
  * accepted then, and when the first job comes back into its mask while the duplicate holds the
  * key, the first is cancelled.
  */

@@ -117,7 +117,7 @@ BEGIN
       FROM picked p, batch
       GROUP BY batch.ready_slot, batch.claim_slot, batch.batch_id
     ), unique_released AS (
-      -- available → running leaves a mask without `running`: the claim goes (features.md §2).
+      -- available → running leaves a mask without `running`: the claim goes.
       -- Rows without a unique key never reach the index.
       DELETE FROM {{schema}}.job_unique_claims u USING picked p
       WHERE p.unique_key IS NOT NULL AND NOT {{schema}}.mask_has(p.unique_states, 'running')

@@ -1,4 +1,4 @@
--- Algorithm H (features.md §9): multiply-then-add over the key bytes, mod 2^64.
+-- Algorithm H (src/hash.ts, orderingKeyHash64): multiply-then-add over the key bytes, mod 2^64.
 CREATE OR REPLACE FUNCTION {{schema}}.ordering_key_hash64(p_key bytea)
 RETURNS numeric LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
 DECLARE
