@@ -20,7 +20,8 @@ export type AwaErrorCode =
   | "JOB_CANCELLED"
   | "JOB_RESCUED"
   | "DEADLINE_EXCEEDED"
-  | "SHUTDOWN";
+  | "SHUTDOWN"
+  | "NOT_ENQUEUED";
 
 /** Base class of every error Awa throws on purpose. */
 export class AwaError extends Error {
@@ -264,5 +265,19 @@ export class ClientStateError extends AwaError {
   constructor(message: string) {
     super("CLIENT_STATE", message);
     this.name = "ClientStateError";
+  }
+}
+
+// --- testing kit (@awa/awa/testing) ---
+
+/** `assertEnqueued` found no job of the kind (and args, queue, states) it was asked for. */
+export class NotEnqueuedError extends AwaError {
+  /** The kind that was looked for. */
+  readonly kind: string;
+  /** `message` says what was looked for and what was found instead. */
+  constructor(kind: string, message: string) {
+    super("NOT_ENQUEUED", message);
+    this.name = "NotEnqueuedError";
+    this.kind = kind;
   }
 }
