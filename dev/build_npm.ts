@@ -127,7 +127,8 @@ function publishedManifest(
   };
 }
 
-async function main(): Promise<void> {
+/** Build `npm/` and return its path. */
+export async function buildNpm(): Promise<string> {
   const manifest: Manifest = JSON.parse(await Deno.readTextFile(new URL("package.json", ROOT)));
   const entries = [];
   for (const entry of ENTRIES) if (await exists(new URL(entry[1], ROOT))) entries.push(entry);
@@ -170,6 +171,7 @@ async function main(): Promise<void> {
     await Deno.remove(stage, { recursive: true });
   }
   console.log(`built npm/ with entries ${entries.map(([s]) => s).join(", ")}`);
+  return fileURLToPath(OUT);
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) await buildNpm();
