@@ -51,7 +51,7 @@ const ROOT = new URL("../", import.meta.url);
 const OUT = new URL("npm/", ROOT);
 
 /** Public entry points: subpath → root source file. A subpath ships when its file exists. */
-const ENTRIES: ReadonlyArray<readonly [string, string]> = [
+export const ENTRIES: ReadonlyArray<readonly [string, string]> = [
   [".", "mod.ts"],
   ["./admin", "admin.ts"],
   ["./testing", "testing.ts"],
@@ -59,7 +59,7 @@ const ENTRIES: ReadonlyArray<readonly [string, string]> = [
 ];
 
 /** Documentation shipped beside the code, at the same paths as in the repository. */
-const DOCS = [
+export const DOCS: readonly string[] = [
   "README.md",
   "CHANGELOG.md",
   "LICENSE-MIT",
@@ -76,6 +76,7 @@ interface Manifest {
   license: string;
   dependencies?: Record<string, string>;
   peerDependencies?: Record<string, string>;
+  peerDependenciesMeta?: Record<string, { optional?: boolean }>;
   devDependencies?: Record<string, string>;
 }
 
@@ -91,8 +92,40 @@ function devVersion(manifest: Manifest, name: string): string {
   return v;
 }
 
+/**
+ * Packages the staged source imports (types included) that only `devDependencies` lists, such
+ * as a driver an adapter names in its types: tsc needs them installed to compile.
+ */
+async function importedDevPackages(
+  stage: string,
+  manifest: Manifest,
+): Promise<Record<string, string>> {
+  const found: Record<string, string> = {};
+  const walk = async (dir: string): Promise<void> => {
+    for await (const entry of Deno.readDir(dir)) {
+      const file = `${dir}/${entry.name}`;
+      if (entry.isDirectory) {
+        if (entry.name !== "node_modules") await walk(file);
+        continue;
+      }
+      if (!entry.name.endsWith(".ts")) continue;
+      const text = await Deno.readTextFile(file);
+      for (const m of text.matchAll(/(?:from|import)\s*\(?\s*"([^".][^"]*)"/g)) {
+        const spec = m[1]!;
+        if (spec.startsWith("node:")) continue;
+        const parts = spec.split("/");
+        const name = spec.startsWith("@") ? parts.slice(0, 2).join("/") : parts[0]!;
+        const version = manifest.devDependencies?.[name];
+        if (version !== undefined) found[name] = version;
+      }
+    }
+  };
+  await walk(stage);
+  return found;
+}
+
 /** The manifest users install: entry points with types/import/default, and only the docs. */
-function publishedManifest(
+export function publishedManifest(
   source: Manifest,
   entries: ReadonlyArray<readonly [string, string]>,
 ): Record<string, unknown> {
@@ -123,6 +156,7 @@ function publishedManifest(
     engines: { node: ">=20" },
     dependencies: source.dependencies ?? {},
     peerDependencies: source.peerDependencies ?? {},
+    ...(source.peerDependenciesMeta ? { peerDependenciesMeta: source.peerDependenciesMeta } : {}),
     keywords: ["postgres", "postgresql", "job queue", "background jobs", "deno", "bun", "node"],
   };
 }
@@ -145,9 +179,11 @@ export async function buildNpm(): Promise<string> {
       JSON.stringify({
         private: true,
         type: "module",
+        // Pinned development versions win over the published ranges: builds are repeatable.
         dependencies: {
           ...manifest.dependencies,
           ...manifest.peerDependencies,
+          ...await importedDevPackages(stage, manifest),
           typescript: devVersion(manifest, "typescript"),
           "@types/node": devVersion(manifest, "@types/node"),
         },

@@ -52,13 +52,19 @@ function writeJson(file: string, value: unknown): void {
 }
 
 /** Lay out the consumer project: manifest, quickstart, tsconfigs, deno.json. */
-function layOut(app: string, tgz: string, dev: Record<string, string>): void {
+function layOut(
+  app: string,
+  tgz: string,
+  peers: Record<string, string>,
+  dev: Record<string, string>,
+): void {
   fs.mkdirSync(app, { recursive: true });
   writeJson(path.join(app, "package.json"), {
     name: "awa-consumer",
     private: true,
     type: "module",
-    dependencies: { "@awa/awa": `file:${tgz}`, postgres: "^3.4.0" },
+    // Every peer, optional ones too: the type check imports every entry point.
+    dependencies: { ...peers, "@awa/awa": `file:${tgz}` },
     devDependencies: { typescript: dev.typescript, "@types/node": dev["@types/node"] },
   });
   fs.writeFileSync(
@@ -155,7 +161,9 @@ async function main(): Promise<number> {
     const dev = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"))
       .devDependencies;
     const app = path.join(work, "app");
-    layOut(app, tgz.path, dev);
+    const packed = await capture("tar", ["-xzOf", tgz.path, "package/package.json"], work);
+    if (packed.code !== 0) throw new Error(`cannot read the tarball's manifest: ${packed.stderr}`);
+    layOut(app, tgz.path, JSON.parse(packed.stdout).peerDependencies ?? {}, dev);
     const installed = await tally.check("npm install of the tarball", async () => {
       const r = await capture("npm", ["install", "--no-audit", "--no-fund"], app);
       return r.code === 0 ? true : failure(r);
