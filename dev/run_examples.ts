@@ -12,16 +12,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import process from "node:process";
-import {
-  capture,
-  databaseServer,
-  failure,
-  freshDatabase,
-  RUNTIMES,
-  Tally,
-  tarball,
-  tempDir,
-} from "./package_support.ts";
+import * as support from "./package_support.ts";
 
 const EXAMPLES = path.resolve(import.meta.dirname!, "..", "examples");
 
@@ -38,7 +29,7 @@ function shims(dir: string): string {
   fs.mkdirSync(dir, { recursive: true });
   for (const name of ["bun", "deno"] as const) {
     const file = path.join(dir, name);
-    fs.writeFileSync(file, `#!/bin/sh\nexec ${RUNTIMES[name].join(" ")} "$@"\n`);
+    fs.writeFileSync(file, `#!/bin/sh\nexec ${support.RUNTIMES[name].join(" ")} "$@"\n`);
     fs.chmodSync(file, 0o755);
   }
   return dir;
@@ -56,25 +47,25 @@ async function runExample(
     recursive: true,
     filter: (src) => path.basename(src) !== "node_modules",
   });
-  const install = await capture("npm", ["install", "--no-audit", "--no-fund", tgz], dir);
-  if (install.code !== 0) return failure(install);
-  const db = await freshDatabase(serverUrl, `awa_example_${name}`);
+  const install = await support.capture("npm", ["install", "--no-audit", "--no-fund", tgz], dir);
+  if (install.code !== 0) return support.failure(install);
+  const db = await support.freshDatabase(serverUrl, `awa_example_${name}`);
   try {
     const env = { DATABASE_URL: db.url, PATH: `${bin}:${process.env.PATH ?? ""}` };
-    const r = await capture("npm", ["start", "--silent"], dir, env, 180_000);
+    const r = await support.capture("npm", ["start", "--silent"], dir, env, 180_000);
     if (r.stdout.trim()) console.log(r.stdout.trimEnd().replace(/^/gm, "     "));
-    return r.code === 0 ? true : failure(r);
+    return r.code === 0 ? true : support.failure(r);
   } finally {
     await db.drop();
   }
 }
 
 async function main(): Promise<number> {
-  const tally = new Tally("examples");
-  const work = tempDir("awa-examples-");
-  const server = await databaseServer();
+  const tally = new support.Tally("examples");
+  const work = support.tempDir("awa-examples-");
+  const server = await support.databaseServer();
   try {
-    const tgz = await tarball(process.argv.slice(2), work);
+    const tgz = await support.tarball(process.argv.slice(2), work);
     const bin = shims(path.join(work, ".bin"));
     for (const name of exampleDirs()) {
       await tally.check(`example ${name}`, () => runExample(name, tgz.path, work, server.url, bin));
