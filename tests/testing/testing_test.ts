@@ -14,7 +14,6 @@ import { POOL_TEST, testDatabase } from "../support/db.ts";
 const t = await testDatabase("testing_kit");
 const opts = POOL_TEST;
 const welcome = defineJob<{ to: string; plan: string }>("welcome_email", { queue: "kit_email" });
-const followUp = defineJob<{ to: string }>("follow_up", { queue: "kit_email" });
 
 Deno.test(
   "assertEnqueued sees the caller's uncommitted insert, and nothing after rollback",
