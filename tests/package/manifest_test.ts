@@ -73,3 +73,22 @@ Deno.test("the README quickstart is marked, imports the package by name and hand
   assert.match(code, /SIGTERM/);
   assert.match(code, /CREATE TABLE IF NOT EXISTS orders/);
 });
+
+Deno.test("the published source uses no Deno-only or Bun-only globals", () => {
+  const files: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of fs.readdirSync(path.join(ROOT, dir), { withFileTypes: true })) {
+      const rel = `${dir}/${e.name}`;
+      if (e.isDirectory()) walk(rel);
+      else if (rel.endsWith(".ts")) files.push(rel);
+    }
+  };
+  walk("src");
+  files.push(...entries.map(([, file]) => file));
+  for (const file of files) {
+    const code = fs.readFileSync(path.join(ROOT, file), "utf8")
+      .replace(/\/\*[\s\S]*?\*\//g, "")
+      .replace(/\/\/.*$/gm, "");
+    assert.doesNotMatch(code, /\b(Deno|Bun)\./, `${file} uses a runtime-specific global`);
+  }
+});
