@@ -11,12 +11,15 @@ import { pgListenerOf } from "./pg_listener.ts";
 
 /** Minimal shape of a node-postgres `Client` or `PoolClient` that Awa needs. */
 export interface PgQueryable {
+  /** Run one statement with `$1`-style parameters. */
   query(text: string, values?: unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
 }
 
 /** A NOTIFY as node-postgres delivers it. */
 export interface PgNotification {
+  /** The channel notified. */
   channel: string;
+  /** The payload, if any. */
   payload?: string;
 }
 
@@ -24,22 +27,31 @@ export interface PgNotification {
 export interface PgPoolClient extends PgQueryable {
   /** Return the client to its pool; with an error, the pool discards the connection. */
   release(err?: Error | boolean): void;
+  /** Listen for the client's events (node-postgres' `EventEmitter` API). */
   on?(event: "error", listener: (err: Error) => void): unknown;
+  /** Listen for the connection's end. */
   on?(event: "end", listener: () => void): unknown;
+  /** Listen for NOTIFY messages. */
   on?(event: "notification", listener: (msg: PgNotification) => void): unknown;
+  /** Stop listening for errors. */
   removeListener?(event: "error", listener: (err: Error) => void): unknown;
+  /** Drop every listener of an event. */
   removeAllListeners?(event: "notification" | "end"): unknown;
 }
 
 /** Minimal shape of a node-postgres `Pool` that Awa needs. */
 export interface PgPool extends PgQueryable {
+  /** Check out a client; the caller releases it. */
   connect(): Promise<PgPoolClient>;
+  /** Clients the pool holds, busy or idle. */
   readonly totalCount: number;
+  /** Clients the pool holds idle. */
   readonly idleCount: number;
 }
 
 /** A node-postgres handle wrapped for Awa; create it with {@link fromPg}. */
 export interface PgExecutor {
+  /** Tells this wrapper from a postgres.js handle. */
   readonly kind: "pg";
   /** The wrapped `Client`, `PoolClient` or `Pool`. */
   readonly client: PgQueryable;
