@@ -20,7 +20,9 @@ export type AwaErrorCode =
   | "JOB_CANCELLED"
   | "JOB_RESCUED"
   | "DEADLINE_EXCEEDED"
-  | "SHUTDOWN";
+  | "SHUTDOWN"
+  // pub/sub and cache (src/pubsub/, src/cache/)
+  | "PAYLOAD_TOO_LARGE";
 
 /** Base class of every error Awa throws on purpose. */
 export class AwaError extends Error {
@@ -239,5 +241,27 @@ export class ClientStateError extends AwaError {
   constructor(message: string) {
     super("CLIENT_STATE", message);
     this.name = "ClientStateError";
+  }
+}
+
+// --- pub/sub and cache (src/pubsub/, src/cache/) ---
+
+/**
+ * A pub/sub payload or a cache value is larger than its limit once serialised to JSON. Nothing
+ * was sent or written: send a key and keep the data in a table (pub/sub), or cache less.
+ */
+export class PayloadTooLargeError extends AwaError {
+  /** Size of the serialised payload or value, in UTF-8 bytes. */
+  readonly bytes: number;
+  /** The limit it exceeded, in UTF-8 bytes. */
+  readonly limitBytes: number;
+  constructor(what: string, bytes: number, limitBytes: number, advice: string) {
+    super(
+      "PAYLOAD_TOO_LARGE",
+      `${what} is ${bytes} bytes as JSON, over the limit of ${limitBytes} bytes; ${advice}`,
+    );
+    this.name = "PayloadTooLargeError";
+    this.bytes = bytes;
+    this.limitBytes = limitBytes;
   }
 }

@@ -30,6 +30,11 @@ export const MIGRATIONS: readonly Migration[] = [
     name: "finalize_state",
     sql: "-- The states a finalize item may plan (src/runtime/policy.ts decides them): those a finalized\n-- attempt can leave its job in. A state outside them (say `running`) would close the attempt\n-- and write the job nowhere, so the item is refused instead.\nCREATE DOMAIN {{schema}}.finalize_state AS {{schema}}.job_state\n  CONSTRAINT finalize_state_is_final\n  CHECK (VALUE IN ('completed', 'retryable', 'scheduled', 'cancelled', 'failed'));\n",
   },
+  {
+    version: 15,
+    name: "cache",
+    sql: "-- The TTL cache (src/cache/, docs/cache.md). UNLOGGED: writes skip the WAL, so the table is\n-- emptied after a crash and is not replicated to standbys; a cache may lose everything. Rows\n-- are keyed by namespace and key; a row whose expires_at has passed is treated as absent by\n-- every read and removed in batches by the maintenance leader (src/maintenance/cache_sweep.ts).\nCREATE UNLOGGED TABLE {{schema}}.cache_entries (\n  namespace  text        NOT NULL,\n  key        text        NOT NULL,\n  value      jsonb       NOT NULL,\n  expires_at timestamptz NOT NULL,\n  PRIMARY KEY (namespace, key)\n);\n\n-- The sweep deletes the oldest expired rows first.\nCREATE INDEX cache_entries_expires_at ON {{schema}}.cache_entries (expires_at);\n",
+  },
 ];
 
 /** Every function and view file, in the order migrate() applies them. */
