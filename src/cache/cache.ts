@@ -1,6 +1,7 @@
 /**
  * The TTL cache: typed JSON values in an UNLOGGED table, with `getOrSet` loading each missed
- * key once per process (single-flight) and once across processes (an advisory lock per key).
+ * key once per process (single-flight) and once across processes (a load lease per key: see
+ * `takeCacheLease` in src/storage/cache.ts).
  * @module
  */
 import { toDatabaseError } from "../db/classify.ts";
@@ -8,10 +9,15 @@ import { type Db, type Executor, toExecutor } from "../db/executor.ts";
 import { ValidationError } from "../errors.ts";
 import { mapMissingSchema, requireSchema } from "../migrate.ts";
 import { checkSchema } from "../schema.ts";
-import { deleteCacheEntry, readCacheEntry, writeCacheEntry } from "../storage/cache.ts";
+import {
+  deleteCacheEntry,
+  dropCacheLease,
+  readCacheEntry,
+  takeCacheLease,
+  writeCacheEntry,
+} from "../storage/cache.ts";
 import { type Store, storeOf } from "../storage/store.ts";
 import { checkInteger, checkOptions, describe } from "../validate.ts";
-import { withKeyLock } from "./key_lock.ts";
 import { checkKey, checkNamespace, checkTtl, encodeValue } from "./limits.ts";
 import { joinFlight } from "./single_flight.ts";
 
@@ -24,10 +30,11 @@ export interface CacheOptions {
   /** The Awa schema holding the cache table. Default `"awa"`. */
   schema?: string;
   /**
-   * How long `getOrSet` waits, in ms, for another process that is loading the same key before
-   * it loads the key itself (0 to 3 600 000). Default 30 000.
+   * How long a `getOrSet` load holds its key, in ms (1 to 3 600 000): the other processes that
+   * miss the key meanwhile wait for its value. A loader that runs longer (or a process that
+   * died while loading) lets the next one load the key too. Default 30 000.
    */
-  lockWaitMs?: number;
+  leaseMs?: number;
 }
 
 /** Options of {@link Cache.set}. */
@@ -45,10 +52,10 @@ export interface GetOrSetOptions extends CacheSetOptions {
 /** Produces the value of a missed key; a rejection fails every caller waiting for that load. */
 export type CacheLoader<V> = () => V | Promise<V>;
 
-const CACHE_KEYS: ReadonlySet<string> = new Set(["namespace", "ttlMs", "schema", "lockWaitMs"]);
+const CACHE_KEYS: ReadonlySet<string> = new Set(["namespace", "ttlMs", "schema", "leaseMs"]);
 const SET_KEYS: ReadonlySet<string> = new Set(["ttlMs"]);
 const GET_OR_SET_KEYS: ReadonlySet<string> = new Set(["ttlMs", "signal"]);
-const DEFAULT_LOCK_WAIT_MS = 30_000;
+const DEFAULT_LEASE_MS = 30_000;
 /** Polls for a key another process is loading: 5 ms, doubling up to 100 ms. */
 const pollDelayMs = (n: number) => Math.min(5 * 2 ** n, 100);
 
@@ -86,8 +93,8 @@ export class Cache<V> {
   readonly schema: string;
   /** Default TTL in ms, or undefined when every write gives its own. */
   readonly ttlMs: number | undefined;
-  /** How long `getOrSet` waits for another process's load, in ms. */
-  readonly lockWaitMs: number;
+  /** How long a `getOrSet` load holds its key, in ms. */
+  readonly leaseMs: number;
   readonly #ex: Executor;
 
   /**
@@ -104,9 +111,9 @@ export class Cache<V> {
     this.namespace = checkNamespace(o.namespace, "options.namespace");
     this.schema = checkSchema(o.schema, "options.schema");
     this.ttlMs = o.ttlMs === undefined ? undefined : checkTtl(o.ttlMs, "options.ttlMs");
-    this.lockWaitMs = o.lockWaitMs === undefined
-      ? DEFAULT_LOCK_WAIT_MS
-      : checkInteger(o.lockWaitMs, "options.lockWaitMs", 0, 3_600_000);
+    this.leaseMs = o.leaseMs === undefined
+      ? DEFAULT_LEASE_MS
+      : checkInteger(o.leaseMs, "options.leaseMs", 1, 3_600_000);
   }
 
   /** The value of `key`, or undefined when it is absent or expired. */
@@ -136,9 +143,9 @@ export class Cache<V> {
   /**
    * The value of `key`; on a miss, `loader`'s value, stored for `ttlMs`. Concurrent misses of
    * one key in this process share one `loader` call. Across processes, the first to miss takes
-   * the key's advisory lock and loads; the others wait for its value (re-reading every few ms,
-   * up to `lockWaitMs`, after which they load it themselves). So each missed key is loaded
-   * once per expiry, or at most once per process per `lockWaitMs` while a load hangs.
+   * the key's load lease (a row, so no connection is held while the loader runs) and loads;
+   * the others wait for its value, re-reading every 5 to 100 ms. So a missed key is loaded
+   * once, unless a load outlives `leaseMs`: then one more process may load it per `leaseMs`.
    *
    * Resolves to the value as stored (its JSON round trip). Throws what `loader` throws, or
    * `ValidationError` / `PayloadTooLargeError` for bad arguments or a value `loader` returned
@@ -165,8 +172,9 @@ export class Cache<V> {
     return await abortable(flight as Promise<V>, o.signal);
   }
 
-  /** Load a missed key: under its lock, or after waiting for another process's load. */
+  /** Load a missed key: under its lease, or by waiting for the process holding it. */
   async #load(key: string, ttlMs: number, loader: CacheLoader<V>): Promise<V> {
+    const ns = this.namespace;
     const fill = async (store: Store): Promise<V> => {
       let value: V;
       try {
@@ -175,25 +183,23 @@ export class Cache<V> {
         throw new LoaderFailure(err);
       }
       const text = encodeValue(value, "loader()");
-      await writeCacheEntry(store, this.namespace, key, text, ttlMs);
+      await writeCacheEntry(store, ns, key, text, ttlMs);
       return JSON.parse(text) as V;
     };
-    const deadline = Date.now() + this.lockWaitMs;
+    const lease = crypto.randomUUID();
     for (let polls = 0;; polls++) {
-      const locked = await this.#run(
-        "getOrSet",
-        () =>
-          withKeyLock(this.#ex, this.schema, this.namespace, key, async (store) => {
-            // Re-read under the lock: the previous holder may have stored it just now.
-            const text = await readCacheEntry(store, this.namespace, key);
-            return text === null ? await fill(store) : JSON.parse(text) as V;
-          }),
-      );
-      if (locked.acquired) return locked.value;
-      await sleep(pollDelayMs(polls));
+      // Taking the lease re-checks the key: a value stored since our miss means no load.
+      if (await this.#run("getOrSet", (s) => takeCacheLease(s, ns, key, lease, this.leaseMs))) {
+        try {
+          return await this.#run("getOrSet", fill);
+        } catch (err) {
+          await this.#run("getOrSet", (s) => dropCacheLease(s, ns, key, lease)).catch(() => {});
+          throw err;
+        }
+      }
       const hit = await this.get(key);
       if (hit !== undefined) return hit;
-      if (Date.now() >= deadline) return await this.#run("getOrSet", fill);
+      await sleep(pollDelayMs(polls));
     }
   }
 

@@ -1,16 +1,10 @@
 /**
  * Statements of the TTL cache (src/cache/) on `cache_entries` (migration 015). Every read
- * treats a row whose `expires_at` has passed as absent; the clock is the server's
- * (`clock_timestamp()`, so a long transaction does not see stale rows as fresh).
+ * treats a row whose `expires_at` has passed, or that is a load lease, as absent; the clock is
+ * the server's (`clock_timestamp()`, so a long transaction does not see stale rows as fresh).
  * @module
  */
 import type { Store } from "./store.ts";
-
-/**
- * Advisory lock key of one cache key: a hash of schema, namespace and key. `/` cannot occur in
- * a namespace, so two different (namespace, key) pairs never hash the same text.
- */
-const KEY_LOCK = "hashtextextended('awa-cache:{{schema}}:' || $1::text || '/' || $2::text, 0)";
 
 /** The JSON text of the live entry of (`namespace`, `key`), or null when absent or expired. */
 export async function readCacheEntry(
@@ -21,13 +15,17 @@ export async function readCacheEntry(
   const rows = await store.run<{ v: string }>(
     "readCacheEntry",
     `SELECT value::text AS v FROM {{schema}}.cache_entries
-      WHERE namespace = $1 AND key = $2 AND expires_at > clock_timestamp()`,
+      WHERE namespace = $1 AND key = $2 AND value IS NOT NULL
+        AND expires_at > clock_timestamp()`,
     [namespace, key],
   );
   return rows.length === 0 ? null : rows[0].v;
 }
 
-/** Write (or overwrite) an entry holding the JSON text `value` for `ttlMs` from now. */
+/**
+ * Write (or overwrite) an entry holding the JSON text `value` for `ttlMs` from now; a load
+ * lease on the key goes with it.
+ */
 export async function writeCacheEntry(
   store: Store,
   namespace: string,
@@ -39,12 +37,13 @@ export async function writeCacheEntry(
     "writeCacheEntry",
     `INSERT INTO {{schema}}.cache_entries AS c (namespace, key, value, expires_at)
      VALUES ($1, $2, $3::text::jsonb, clock_timestamp() + $4::bigint * interval '1 millisecond')
-     ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`,
+     ON CONFLICT (namespace, key) DO UPDATE
+       SET value = excluded.value, lease = NULL, expires_at = excluded.expires_at`,
     [namespace, key, value, ttlMs],
   );
 }
 
-/** Delete the entry; true when a live (unexpired) one was there. */
+/** Delete the entry (or lease); true when a live (unexpired) value was there. */
 export async function deleteCacheEntry(
   store: Store,
   namespace: string,
@@ -53,47 +52,54 @@ export async function deleteCacheEntry(
   const rows = await store.run<{ live: boolean }>(
     "deleteCacheEntry",
     `DELETE FROM {{schema}}.cache_entries WHERE namespace = $1 AND key = $2
-     RETURNING expires_at > clock_timestamp() AS live`,
+     RETURNING value IS NOT NULL AND expires_at > clock_timestamp() AS live`,
     [namespace, key],
   );
   return rows.length > 0 && rows[0].live;
 }
 
-/** Try the session-level lock of a cache key (held until {@link unlockCacheKey} or session end). */
-export async function tryLockCacheKey(
+/**
+ * Take the load lease of a key for `leaseMs` when the key holds nothing live: no row, or only
+ * an expired value or lease. True when taken. The check and the take are one statement, so of
+ * all the processes that missed the key, exactly one takes it; a process that missed before
+ * another stored the value finds that value here and takes nothing.
+ */
+export async function takeCacheLease(
   store: Store,
   namespace: string,
   key: string,
+  lease: string,
+  leaseMs: number,
 ): Promise<boolean> {
-  const [{ ok }] = await store.run<{ ok: boolean }>(
-    "tryLockCacheKey",
-    `SELECT pg_try_advisory_lock(${KEY_LOCK}) AS ok`,
-    [namespace, key],
+  const rows = await store.run<{ took: number }>(
+    "takeCacheLease",
+    `INSERT INTO {{schema}}.cache_entries AS c (namespace, key, value, lease, expires_at)
+     VALUES ($1, $2, NULL, $3::uuid, clock_timestamp() + $4::bigint * interval '1 millisecond')
+     ON CONFLICT (namespace, key) DO UPDATE
+       SET value = NULL, lease = excluded.lease, expires_at = excluded.expires_at
+       WHERE c.expires_at <= clock_timestamp()
+     RETURNING 1 AS took`,
+    [namespace, key, lease, leaseMs],
   );
-  return ok;
+  return rows.length > 0;
 }
 
-/** Release the session-level lock of a cache key taken by {@link tryLockCacheKey}. */
-export async function unlockCacheKey(store: Store, namespace: string, key: string): Promise<void> {
-  await store.run("unlockCacheKey", `SELECT pg_advisory_unlock(${KEY_LOCK})`, [namespace, key]);
-}
-
-/** Try the transaction-level lock of a cache key (held until the transaction ends). */
-export async function tryLockCacheKeyXact(
+/** Give up a load lease (the loader failed): the next caller to miss the key may load it. */
+export async function dropCacheLease(
   store: Store,
   namespace: string,
   key: string,
-): Promise<boolean> {
-  const [{ ok }] = await store.run<{ ok: boolean }>(
-    "tryLockCacheKeyXact",
-    `SELECT pg_try_advisory_xact_lock(${KEY_LOCK}) AS ok`,
-    [namespace, key],
+  lease: string,
+): Promise<void> {
+  await store.run(
+    "dropCacheLease",
+    "DELETE FROM {{schema}}.cache_entries WHERE namespace = $1 AND key = $2 AND lease = $3::uuid",
+    [namespace, key, lease],
   );
-  return ok;
 }
 
 /**
- * Delete up to `limit` expired entries, oldest expiry first, skipping rows another session
+ * Delete up to `limit` expired entries (values and leases), oldest expiry first, skipping rows another session
  * holds; returns how many went.
  */
 export async function sweepExpiredCache(store: Store, limit: number): Promise<number> {
