@@ -255,6 +255,7 @@ export class PayloadTooLargeError extends AwaError {
   readonly bytes: number;
   /** The limit it exceeded, in UTF-8 bytes. */
   readonly limitBytes: number;
+  /** `what` names the payload, `advice` says what to do instead. */
   constructor(what: string, bytes: number, limitBytes: number, advice: string) {
     super(
       "PAYLOAD_TOO_LARGE",

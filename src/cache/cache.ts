@@ -98,6 +98,7 @@ export class Cache<V> {
   readonly #ex: Executor;
 
   /**
+   * Bind a namespace of the cache table to `db`; nothing is read or written yet.
    * @param db a postgres.js pool or transaction, or a node-postgres handle from `fromPg`. On a
    *   transaction every operation runs in it (its writes are seen by others at commit).
    * Throws `ValidationError` for bad options.

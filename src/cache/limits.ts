@@ -4,7 +4,8 @@
  * @module
  */
 import { PayloadTooLargeError, ValidationError } from "../errors.ts";
-import { checkInteger, checkJson, checkText, describe, NAME_RE } from "../validate.ts";
+import { checkKind } from "../job.ts";
+import { checkInteger, checkJson, checkText, MAX_KIND_LENGTH } from "../validate.ts";
 
 /** Longest cache key, in characters. */
 export const MAX_CACHE_KEY_LENGTH = 512;
@@ -12,23 +13,14 @@ export const MAX_CACHE_KEY_LENGTH = 512;
 export const MAX_CACHE_VALUE_BYTES = 1_048_576;
 /** Longest TTL, in ms: 365 days. */
 export const MAX_CACHE_TTL_MS = 365 * 86_400_000;
-/** Longest namespace, in characters. */
-export const MAX_NAMESPACE_LENGTH = 200;
+/** Longest namespace, in characters (a job kind's limit). */
+export const MAX_NAMESPACE_LENGTH: number = MAX_KIND_LENGTH;
 
 const encoder = new TextEncoder();
 
-/** A namespace: 1-200 characters of letters, digits, `_ . : -`. */
+/** A namespace: 1-200 characters of letters, digits, `_ . : -` (the job-kind rules). */
 export function checkNamespace(v: unknown, field: string): string {
-  if (
-    typeof v !== "string" || v.length === 0 || v.length > MAX_NAMESPACE_LENGTH || !NAME_RE.test(v)
-  ) {
-    throw new ValidationError(
-      field,
-      `must be 1-${MAX_NAMESPACE_LENGTH} characters of letters, digits, _ . : - (starting with ` +
-        `a letter, digit or _), got ${describe(v)}`,
-    );
-  }
-  return v;
+  return checkKind(v, field);
 }
 
 /** A key: a non-empty string of at most 512 characters that Postgres can store as text. */

@@ -5,9 +5,14 @@
  */
 import { PayloadTooLargeError, ValidationError } from "../errors.ts";
 import { MAX_PAYLOAD_BYTES } from "../db/notifier.ts";
-import { checkJson, checkOptions, describe, NAME_RE } from "../validate.ts";
+import { checkKind } from "../job.ts";
+import { checkJson, checkOptions, describe } from "../validate.ts";
 
-/** Longest channel name, in characters: `awa:#` plus the name fits a 63-byte NOTIFY channel. */
+/**
+ * Longest channel name, in characters: `awa:#` plus the name fits a 63-byte NOTIFY channel.
+ * Names otherwise follow the job-kind rules: letters, digits and `_ . : -`, not starting with
+ * `. : -`.
+ */
 export const MAX_CHANNEL_NAME_LENGTH = 58;
 
 /** Largest payload {@link publish} sends, in UTF-8 bytes of its JSON (NOTIFY's own limit). */
@@ -48,19 +53,17 @@ export type PayloadOf<C> = C extends ChannelDefinition<infer P> ? P : never;
 const OPTION_KEYS: ReadonlySet<string> = new Set(["validate"]);
 const encoder = new TextEncoder();
 
-/** Validate a channel name: 1-58 characters of letters, digits and `_ . : -`. */
+/** Validate a channel name: a job-kind-like name of at most 58 characters. */
 export function checkChannelName(name: unknown, field = "name"): string {
-  if (
-    typeof name !== "string" || name.length === 0 || name.length > MAX_CHANNEL_NAME_LENGTH ||
-    !NAME_RE.test(name)
-  ) {
+  checkKind(name, field);
+  if ((name as string).length > MAX_CHANNEL_NAME_LENGTH) {
     throw new ValidationError(
       field,
-      `must be 1-${MAX_CHANNEL_NAME_LENGTH} characters of letters, digits, _ . : - (starting ` +
-        `with a letter, digit or _), got ${describe(name)}`,
+      `must be at most ${MAX_CHANNEL_NAME_LENGTH} characters (it names a NOTIFY channel), ` +
+        `got ${describe(name)}`,
     );
   }
-  return name;
+  return name as string;
 }
 
 /**
