@@ -3,6 +3,7 @@
  * @module
  */
 import type { Sql } from "postgres";
+import { toDatabaseError } from "../db/classify.ts";
 import { Notifier } from "../db/notifier.ts";
 import { ValidationError } from "../errors.ts";
 import { checkSchema } from "../schema.ts";
@@ -86,7 +87,8 @@ function defaultOnError(channel: string): (err: unknown) => void {
  * disconnected are not replayed.
  *
  * Resolves once the channel is LISTENed, so every message committed after that is delivered.
- * Throws `ValidationError` for bad arguments, or the signal's reason when it is already aborted.
+ * Throws `ValidationError` for bad arguments, the signal's reason when it is already aborted, or
+ * `DatabaseError` when the LISTEN fails (nothing is then subscribed).
  */
 export async function subscribe<P>(
   db: Sql | string,
@@ -145,7 +147,10 @@ export async function subscribe<P>(
     ...(checkIntervalMs === undefined ? {} : { checkIntervalMs }),
     onError: (err) => report(err),
   });
-  const sub = await notifier.subscribe(topicOf(c), deliver, { onRelisten: o.onRelisten });
+  const sub = await notifier.subscribe(topicOf(c), deliver, { onRelisten: o.onRelisten })
+    .catch((err) => {
+      throw toDatabaseError(err, `subscribe to "${c.name}"`);
+    });
   const signal = o.signal;
   let done: Promise<void> | null = null;
   const onAbort = () => void unsubscribe();
