@@ -102,6 +102,25 @@ Deno.test({
 
 Deno.test({
   name:
+    "cache: more concurrent misses than pool connections, with loaders using the pool, all finish",
+  ...POOL_TEST,
+  async fn() {
+    // No connection is held while a loader runs, so a small pool cannot starve its loaders.
+    const small = t.connect({ max: 2 });
+    const c = new Cache<number>(small, { namespace: "small", ttlMs: 60_000 });
+    const keys = Array.from({ length: 12 }, (_, i) => `k${i}`);
+    const values = await Promise.all(keys.map((key, i) =>
+      c.getOrSet(key, {}, async () => {
+        const [{ n }] = await small`SELECT ${i}::int AS n, pg_sleep(0.02)`;
+        return n;
+      })
+    ));
+    assert.deepEqual(values, keys.map((_, i) => i));
+  },
+});
+
+Deno.test({
+  name:
     "cache: a failing loader fails every caller of its flight with its own error, and is retried next time",
   ...POOL_TEST,
   async fn() {
