@@ -18,8 +18,3 @@ export function joinFlight<T>(handle: object, key: string, start: () => Promise<
   map.set(key, p);
   return p;
 }
-
-/** How many loads are in flight on `handle` (for tests). */
-export function flightsInProgress(handle: object): number {
-  return flights.get(handle)?.size ?? 0;
-}
