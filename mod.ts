@@ -113,3 +113,35 @@ export type { RingsOptions, RingsStats } from "./src/maintenance/rings.ts";
 export type { FoldOptions, FoldStats } from "./src/maintenance/fold.ts";
 export type { RuntimesOptions, RuntimesStats } from "./src/maintenance/runtimes.ts";
 export { cancelByUniqueKey, type CancelByUniqueKeyOptions } from "./src/producer/cancel.ts";
+
+// --- Pub/sub and cache: Postgres-only companions (docs/pubsub.md, docs/cache.md) ---
+export { PayloadTooLargeError } from "./src/errors.ts";
+export {
+  type ChannelDefinition,
+  type ChannelOptions,
+  defineChannel,
+  MAX_CHANNEL_NAME_LENGTH,
+  type PayloadOf,
+  type PayloadValidator,
+} from "./src/pubsub/channel.ts";
+export { MAX_PUBLISH_BYTES, publish, type PublishOptions } from "./src/pubsub/publish.ts";
+export {
+  type ChannelSubscribeOptions,
+  type ChannelSubscription,
+  type MessageHandler,
+  subscribe,
+} from "./src/pubsub/subscribe.ts";
+export {
+  Cache,
+  type CacheLoader,
+  type CacheOptions,
+  type CacheSetOptions,
+  type GetOrSetOptions,
+} from "./src/cache/cache.ts";
+export {
+  MAX_CACHE_KEY_LENGTH,
+  MAX_CACHE_TTL_MS,
+  MAX_CACHE_VALUE_BYTES,
+  MAX_NAMESPACE_LENGTH,
+} from "./src/cache/limits.ts";
+export type { CacheSweepOptions } from "./src/maintenance/cache_sweep.ts";

@@ -21,7 +21,9 @@ export type AwaErrorCode =
   | "JOB_RESCUED"
   | "DEADLINE_EXCEEDED"
   | "SHUTDOWN"
-  | "NOT_ENQUEUED";
+  | "NOT_ENQUEUED"
+  // pub/sub and cache (src/pubsub/, src/cache/)
+  | "PAYLOAD_TOO_LARGE";
 
 /** Base class of every error Awa throws on purpose. */
 export class AwaError extends Error {
@@ -279,5 +281,28 @@ export class NotEnqueuedError extends AwaError {
     super("NOT_ENQUEUED", message);
     this.name = "NotEnqueuedError";
     this.kind = kind;
+  }
+}
+
+// --- pub/sub and cache (src/pubsub/, src/cache/) ---
+
+/**
+ * A pub/sub payload or a cache value is larger than its limit once serialised to JSON. Nothing
+ * was sent or written: send a key and keep the data in a table (pub/sub), or cache less.
+ */
+export class PayloadTooLargeError extends AwaError {
+  /** Size of the serialised payload or value, in UTF-8 bytes. */
+  readonly bytes: number;
+  /** The limit it exceeded, in UTF-8 bytes. */
+  readonly limitBytes: number;
+  /** `what` names the payload, `advice` says what to do instead. */
+  constructor(what: string, bytes: number, limitBytes: number, advice: string) {
+    super(
+      "PAYLOAD_TOO_LARGE",
+      `${what} is ${bytes} bytes as JSON, over the limit of ${limitBytes} bytes; ${advice}`,
+    );
+    this.name = "PayloadTooLargeError";
+    this.bytes = bytes;
+    this.limitBytes = limitBytes;
   }
 }

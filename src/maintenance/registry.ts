@@ -5,6 +5,7 @@
  * @module
  */
 import { ValidationError } from "../errors.ts";
+import { cacheSweep, type CacheSweepOptions, type CacheSweepStats } from "./cache_sweep.ts";
 import { checkObject, describeValue } from "../runtime/options.ts";
 import { fold, type FoldOptions, type FoldStats } from "./fold.ts";
 import { type LeaderOptions, type ResolvedLeaderOptions, resolveLeader } from "./leader.ts";
@@ -15,7 +16,7 @@ import { runtimes, type RuntimesOptions, type RuntimesStats } from "./runtimes.t
 import type { ClientSettings, EnabledService, LeaderStats, MaintenanceService } from "./service.ts";
 
 /** Every service, in the order a new term starts them. */
-export const SERVICES = [promote, rescue, rings, fold, runtimes] as const;
+export const SERVICES = [promote, rescue, rings, fold, runtimes, cacheSweep] as const;
 
 type Service = typeof SERVICES[number];
 // deno-lint-ignore no-explicit-any
@@ -43,11 +44,20 @@ export interface MaintenanceOptions {
   fold?: FoldOptions | false;
   /** Removal of runtimes unseen for a while. */
   runtimes?: RuntimesOptions | false;
+  /** Removal of expired cache entries in bounded batches. */
+  cache?: CacheSweepOptions | false;
 }
 
 /** Counters of what maintenance did, for stats and tests: leadership, then every service's. */
 export interface MaintenanceStats
-  extends LeaderStats, PromoteStats, RescueStats, RingsStats, FoldStats, RuntimesStats {}
+  extends
+    LeaderStats,
+    PromoteStats,
+    RescueStats,
+    RingsStats,
+    FoldStats,
+    RuntimesStats,
+    CacheSweepStats {}
 
 // The public types above are spelt out for readers; these checks keep them equal to what
 // SERVICES declares, so a new service fails `deno check` until it is named in both.
