@@ -19,7 +19,9 @@ export {
   DatabaseError,
   DeadlineExceededError,
   JobCancelledError,
+  JobNotFoundError,
   JobRescuedError,
+  JobStateError,
   RuntimeTooOldError,
   SchemaMissingError,
   SchemaTooNewError,
@@ -102,4 +104,8 @@ export type { RescueOptions } from "./src/maintenance/rescue.ts";
 export type { RingsOptions } from "./src/maintenance/rings.ts";
 export type { FoldOptions } from "./src/maintenance/fold.ts";
 export type { RuntimesOptions } from "./src/maintenance/runtimes.ts";
+export type { HistoryOptions } from "./src/maintenance/history.ts";
+export type { DlqCleanupOptions } from "./src/maintenance/dlq_cleanup.ts";
 export { cancelByUniqueKey, type CancelByUniqueKeyOptions } from "./src/producer/cancel.ts";
+// ---- admin layer (also the subpath @awa/awa/admin) ----
+export * as admin from "./admin.ts";

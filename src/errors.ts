@@ -20,7 +20,10 @@ export type AwaErrorCode =
   | "JOB_CANCELLED"
   | "JOB_RESCUED"
   | "DEADLINE_EXCEEDED"
-  | "SHUTDOWN";
+  | "SHUTDOWN"
+  // admin layer: jobs and DLQ
+  | "JOB_NOT_FOUND"
+  | "JOB_STATE";
 
 /** Base class of every error Awa throws on purpose. */
 export class AwaError extends Error {
@@ -239,5 +242,32 @@ export class ClientStateError extends AwaError {
   constructor(message: string) {
     super("CLIENT_STATE", message);
     this.name = "ClientStateError";
+  }
+}
+
+// ---- admin layer: jobs and DLQ ------------------------------------------------------------
+
+/** No job with this id exists in any plane (or its retention has passed). Nothing was written. */
+export class JobNotFoundError extends AwaError {
+  /** The id looked up. */
+  readonly jobId: number;
+  constructor(jobId: number, what = "job") {
+    super("JOB_NOT_FOUND", `${what} ${jobId} not found (unknown id, or its retention has passed)`);
+    this.name = "JobNotFoundError";
+    this.jobId = jobId;
+  }
+}
+
+/** The job exists but its state does not allow the operation. Nothing was written. */
+export class JobStateError extends AwaError {
+  /** The job's id. */
+  readonly jobId: number;
+  /** The state it is in. */
+  readonly state: string;
+  constructor(jobId: number, state: string, message: string) {
+    super("JOB_STATE", `job ${jobId} is ${state}: ${message}`);
+    this.name = "JobStateError";
+    this.jobId = jobId;
+    this.state = state;
   }
 }

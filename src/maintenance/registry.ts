@@ -6,7 +6,9 @@
  */
 import { ValidationError } from "../errors.ts";
 import { checkObject, describeValue } from "../runtime/options.ts";
+import { dlqCleanup } from "./dlq_cleanup.ts";
 import { fold } from "./fold.ts";
+import { history } from "./history.ts";
 import { type LeaderOptions, type ResolvedLeaderOptions, resolveLeader } from "./leader.ts";
 import { promote } from "./promote.ts";
 import { rescue } from "./rescue.ts";
@@ -15,7 +17,7 @@ import { runtimes } from "./runtimes.ts";
 import type { ClientSettings, EnabledService, LeaderStats, MaintenanceService } from "./service.ts";
 
 /** Every service, in the order a new term starts them. */
-export const SERVICES = [promote, rescue, rings, fold, runtimes] as const;
+export const SERVICES = [promote, rescue, rings, fold, runtimes, history, dlqCleanup] as const;
 
 type Service = typeof SERVICES[number];
 // deno-lint-ignore no-explicit-any
@@ -28,7 +30,8 @@ type Intersection<U> = (U extends unknown ? (u: U) => void : never) extends (i: 
 /**
  * Maintenance settings of a client, by service; each service's options are optional, and
  * `false` turns that service off on this client (while it leads, nobody runs it). Unknown keys
- * are rejected. Services: `promote`, `rescue`, `rings`, `fold`, `runtimes`.
+ * are rejected. Services: `promote`, `rescue`, `rings`, `fold`, `runtimes`,
+ * `history`, `dlq_cleanup`.
  */
 export type MaintenanceOptions =
   & {
