@@ -292,9 +292,10 @@ const statements = new Map<string, string>();
  * (normally one). Statement texts are built from fixed fragments only, and memoised by shape.
  */
 export async function jobRows(store: Store, f: JobRowFilter, limit: number): Promise<JobRow[]> {
+  // The planes read depend on the states asked for, so their values are part of the shape.
   const shape = JSON.stringify([
     f.planes,
-    f.states === undefined,
+    f.states,
     ...Object.entries(P).map(([k]) => f[k as keyof JobRowFilter] === undefined),
   ]);
   let text = statements.get(shape);
