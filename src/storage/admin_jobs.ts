@@ -314,7 +314,7 @@ export async function jobRows(store: Store, f: JobRowFilter, limit: number): Pro
     f.holdKind ?? null,
   ];
   // Unused parameters would leave their types unknown: send only those the text names.
-  const used = params.map((v, i) => text!.includes(`$${i + 1}`) ? v : undefined);
+  const used = params.map((v, i) => new RegExp(`\\$${i + 1}(?!\\d)`).test(text!) ? v : undefined);
   const renumbered = renumber(text, used);
   return await store.run<JobRow>("jobRows", renumbered.text, renumbered.params);
 }
