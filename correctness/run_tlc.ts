@@ -108,6 +108,23 @@ function suite(): Case[] {
       cfg: cfg("AwaShardedPrune_Broken"),
       expect: violation("NoPendingReadyDropped"),
     },
+    { spec: spec("AwaHistoryPrune"), cfg: cfg("AwaHistoryPrune"), expect: PASS },
+    {
+      spec: spec("AwaHistoryPrune"),
+      cfg: cfg("AwaHistoryPrune_BrokenNoCopy"),
+      expect: violation("VisibleExactlyOnce"),
+    },
+    {
+      spec: spec("AwaHistoryPrune"),
+      cfg: cfg("AwaHistoryPrune_BrokenSplit"),
+      expect: violation("VisibleExactlyOnce"),
+    },
+    {
+      spec: spec("AwaHistoryPrune"),
+      cfg: cfg("AwaHistoryPrune"),
+      expect: violation("ProbeInHistory"),
+      probe: "ProbeInHistory",
+    },
     { spec: lock, cfg: cfg("AwaStorageLockOrder"), expect: PASS },
     { spec: lock, cfg: cfg("AwaStorageLockOrder_ThreeTx"), expect: PASS },
     {
