@@ -49,4 +49,6 @@ export {
 export type { JobFilter, RetryOverrides, SchemaOption } from "./src/admin/filters.ts";
 export type { AttemptRecord, BulkResult, HoldRecord, JobRecord, Page } from "./src/admin/types.ts";
 export type { Plane } from "./src/storage/admin_jobs.ts";
-export { JobNotFoundError, JobStateError } from "./src/errors.ts";
+export { AwaError, type AwaErrorCode, JobNotFoundError, JobStateError } from "./src/errors.ts";
+export type { Db } from "./src/db/executor.ts";
+export { JOB_STATES, type JobState } from "./src/hash.ts";

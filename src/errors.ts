@@ -251,6 +251,7 @@ export class ClientStateError extends AwaError {
 export class JobNotFoundError extends AwaError {
   /** The id looked up. */
   readonly jobId: number;
+  /** `what` names the thing looked for in the message ("job", "DLQ job"). */
   constructor(jobId: number, what = "job") {
     super("JOB_NOT_FOUND", `${what} ${jobId} not found (unknown id, or its retention has passed)`);
     this.name = "JobNotFoundError";
@@ -264,6 +265,7 @@ export class JobStateError extends AwaError {
   readonly jobId: number;
   /** The state it is in. */
   readonly state: string;
+  /** `message` says which states the operation needs. */
   constructor(jobId: number, state: string, message: string) {
     super("JOB_STATE", `job ${jobId} is ${state}: ${message}`);
     this.name = "JobStateError";

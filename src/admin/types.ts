@@ -38,7 +38,9 @@ export interface HoldRecord {
 export interface JobRecord {
   /** Job id. */
   id: number;
+  /** Job kind. */
   kind: string;
+  /** Queue it is in (or ran in). */
   queue: string;
   /** Current state; a held job is `failed` (see {@link JobRecord.hold}). */
   state: JobState;
@@ -46,15 +48,21 @@ export interface JobRecord {
   priority: number;
   /** Attempts made (the running one included). */
   attempt: number;
+  /** Attempts allowed. */
   maxAttempts: number;
+  /** Job arguments. */
   args: unknown;
+  /** Metadata given at insert. */
   metadata: Record<string, unknown>;
+  /** Tags given at insert. */
   tags: string[];
+  /** Last progress the handler saved (`ctx` progress), or null. */
   progress: unknown;
   /** What the handler returned, for completed jobs that recorded one. */
   result: unknown;
   /** When it is (or was) due; null for held jobs. */
   runAt: Date | null;
+  /** When it was inserted. */
   createdAt: Date;
   /** When its latest attempt was claimed. */
   attemptedAt: Date | null;
