@@ -41,7 +41,10 @@ export interface RetentionPatch {
   dlqMs?: number | null;
 }
 
-const keep = (v: number | null | undefined) => v === undefined;
+/** For each of completed, failed, dlq: whether to keep the current value, and the new one. */
+function patchParams(p: RetentionPatch): unknown[] {
+  return [p.completedMs, p.failedMs, p.dlqMs].flatMap((v) => [v === undefined, v ?? null]);
+}
 
 /** Update the defaults (a null `completedMs`/`dlqMs` is refused by the caller). */
 export async function writeRetentionDefaults(store: Store, p: RetentionPatch): Promise<void> {
@@ -51,14 +54,7 @@ export async function writeRetentionDefaults(store: Store, p: RetentionPatch): P
       completed_ms = CASE WHEN $1 THEN completed_ms ELSE $2::bigint END,
       failed_ms = CASE WHEN $3 THEN failed_ms ELSE $4::bigint END,
       dlq_ms = CASE WHEN $5 THEN dlq_ms ELSE $6::bigint END`,
-    [
-      keep(p.completedMs),
-      p.completedMs ?? null,
-      keep(p.failedMs),
-      p.failedMs ?? null,
-      keep(p.dlqMs),
-      p.dlqMs ?? null,
-    ],
+    patchParams(p),
   );
 }
 
@@ -78,15 +74,7 @@ export async function writeQueueRetention(
       failed_retention_ms = CASE WHEN $4 THEN m.failed_retention_ms ELSE $5::bigint END,
       dlq_retention_ms = CASE WHEN $6 THEN m.dlq_retention_ms ELSE $7::bigint END,
       updated_at = now()`,
-    [
-      queue,
-      keep(p.completedMs),
-      p.completedMs ?? null,
-      keep(p.failedMs),
-      p.failedMs ?? null,
-      keep(p.dlqMs),
-      p.dlqMs ?? null,
-    ],
+    [queue, ...patchParams(p)],
   );
 }
 
