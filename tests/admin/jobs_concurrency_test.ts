@@ -115,7 +115,7 @@ Deno.test({
         );
       }
       // The admin loops race the workers a little longer, then stop so the queue can settle.
-      await new Promise((r) => setTimeout(r, 3000));
+      await new Promise((r) => setTimeout(r, 15_000));
       producing = false;
       await Promise.all(loops);
       await waitFor(
