@@ -19,7 +19,9 @@ export {
   DatabaseError,
   DeadlineExceededError,
   JobCancelledError,
+  JobNotFoundError,
   JobRescuedError,
+  JobStateError,
   RuntimeTooOldError,
   SchemaMissingError,
   SchemaTooNewError,
@@ -112,6 +114,8 @@ export type { RescueOptions, RescueStats } from "./src/maintenance/rescue.ts";
 export type { RingsOptions, RingsStats } from "./src/maintenance/rings.ts";
 export type { FoldOptions, FoldStats } from "./src/maintenance/fold.ts";
 export type { RuntimesOptions, RuntimesStats } from "./src/maintenance/runtimes.ts";
+export type { HistoryOptions, HistoryStats } from "./src/maintenance/history.ts";
+export type { DlqCleanupOptions, DlqCleanupStats } from "./src/maintenance/dlq_cleanup.ts";
 export { cancelByUniqueKey, type CancelByUniqueKeyOptions } from "./src/producer/cancel.ts";
 
 // --- Pub/sub and cache: Postgres-only companions (docs/pubsub.md, docs/cache.md) ---
@@ -144,4 +148,7 @@ export {
   MAX_CACHE_VALUE_BYTES,
   MAX_NAMESPACE_LENGTH,
 } from "./src/cache/limits.ts";
-export type { CacheSweepOptions } from "./src/maintenance/cache_sweep.ts";
+export type { CacheSweepOptions, CacheSweepStats } from "./src/maintenance/cache_sweep.ts";
+
+// --- Admin layer (also the subpath @awa/awa/admin; docs/admin.md) ---
+export * as admin from "./admin.ts";

@@ -120,6 +120,23 @@ function suite(): Case[] {
       expect: violation("ProbeTakeover"),
       probe: "ProbeTakeover",
     },
+    { spec: spec("AwaHistoryPrune"), cfg: cfg("AwaHistoryPrune"), expect: PASS },
+    {
+      spec: spec("AwaHistoryPrune"),
+      cfg: cfg("AwaHistoryPrune_BrokenNoCopy"),
+      expect: violation("VisibleExactlyOnce"),
+    },
+    {
+      spec: spec("AwaHistoryPrune"),
+      cfg: cfg("AwaHistoryPrune_BrokenSplit"),
+      expect: violation("VisibleExactlyOnce"),
+    },
+    {
+      spec: spec("AwaHistoryPrune"),
+      cfg: cfg("AwaHistoryPrune"),
+      expect: violation("ProbeInHistory"),
+      probe: "ProbeInHistory",
+    },
     { spec: lock, cfg: cfg("AwaStorageLockOrder"), expect: PASS },
     { spec: lock, cfg: cfg("AwaStorageLockOrder_ThreeTx"), expect: PASS },
     {

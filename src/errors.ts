@@ -23,7 +23,10 @@ export type AwaErrorCode =
   | "SHUTDOWN"
   | "NOT_ENQUEUED"
   // pub/sub and cache (src/pubsub/, src/cache/)
-  | "PAYLOAD_TOO_LARGE";
+  | "PAYLOAD_TOO_LARGE"
+  // admin layer: jobs and DLQ
+  | "JOB_NOT_FOUND"
+  | "JOB_STATE";
 
 /** Base class of every error Awa throws on purpose. */
 export class AwaError extends Error {
@@ -304,5 +307,34 @@ export class PayloadTooLargeError extends AwaError {
     this.name = "PayloadTooLargeError";
     this.bytes = bytes;
     this.limitBytes = limitBytes;
+  }
+}
+
+// ---- admin layer: jobs and DLQ ------------------------------------------------------------
+
+/** No job with this id exists in any plane (or its retention has passed). Nothing was written. */
+export class JobNotFoundError extends AwaError {
+  /** The id looked up. */
+  readonly jobId: number;
+  /** `what` names the thing looked for in the message ("job", "DLQ job"). */
+  constructor(jobId: number, what = "job") {
+    super("JOB_NOT_FOUND", `${what} ${jobId} not found (unknown id, or its retention has passed)`);
+    this.name = "JobNotFoundError";
+    this.jobId = jobId;
+  }
+}
+
+/** The job exists but its state does not allow the operation. Nothing was written. */
+export class JobStateError extends AwaError {
+  /** The job's id. */
+  readonly jobId: number;
+  /** The state it is in. */
+  readonly state: string;
+  /** `message` says which states the operation needs. */
+  constructor(jobId: number, state: string, message: string) {
+    super("JOB_STATE", `job ${jobId} is ${state}: ${message}`);
+    this.name = "JobStateError";
+    this.jobId = jobId;
+    this.state = state;
   }
 }

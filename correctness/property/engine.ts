@@ -13,6 +13,7 @@
  */
 import type postgres from "postgres";
 import { defineJob, insert, insertMany, migrate } from "../../mod.ts";
+import { getJob, listJobs } from "../../admin.ts";
 import { q } from "../../tests/support/sql.ts";
 import { type AppendedRow, type Attempt, type Family, ModelViolation, RefModel } from "./model.ts";
 import type { WorkerOutcome } from "./model.ts";
@@ -161,6 +162,8 @@ export class Driver {
   readonly rec = new Recorder();
   private readonly instance: Record<string, string> = {};
   private readonly def;
+  /** Jobs an operator purged: gone for good, unlike jobs retired by prune (kept in history). */
+  private readonly purged = new Set<string>();
 
   constructor(readonly sql: Sql, readonly cfg: PropertyConfig) {
     this.model = new RefModel({
@@ -523,6 +526,7 @@ export class Driver {
     );
     this.rec.step(`purge(j${job}) -> ${rows.length}`);
     this.model.purge(job, rows.length);
+    if (rows.length) this.purged.add(job);
     if (rows.length) this.rec.event({ kind: "dlqPurge", job });
   }
 
@@ -550,6 +554,7 @@ export class Driver {
     for (const v of view) {
       get(v.job as string).view.push(v.held ? "held" : VIEW_FAMILY[v.state as string]);
     }
+    const listed = withView ? await this.listAll() : new Map<string, string[]>();
     const known = new Set(this.model.jobs);
     for (const j of byJob.keys()) {
       if (!known.has(j)) throw new ModelViolation(`database holds unknown job j${j}`);
@@ -569,6 +574,7 @@ export class Driver {
           `NoLostJob (awa.jobs): j${j} shows as [${viewF}], the model says [${want}]`,
         );
       }
+      if (withView) await this.checkAdminView(j, listed.get(j) ?? []);
       const r = e.raw[0];
       if (r && r.lease !== null) {
         const jl = this.model.jl.get(j)!;
@@ -578,6 +584,37 @@ export class Driver {
               `model ${jl.lease}/${jl.attempt}`,
           );
         }
+      }
+    }
+  }
+
+  /** Every job the admin listing shows, by id: the planes it shows in (all pages). */
+  private async listAll(): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>();
+    let cursor: string | undefined;
+    do {
+      const page = await listJobs(this.sql, { schema: this.cfg.schema, limit: 1000, cursor });
+      for (const j of page.items) out.set(String(j.id), [...out.get(String(j.id)) ?? [], j.plane]);
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor);
+    return out;
+  }
+
+  /**
+   * History outlives the ring: a job retired by prune (completed or cancelled) stays listed,
+   * exactly once, from history; a live job is listed exactly once; a purged job never.
+   */
+  private async checkAdminView(j: string, planes: string[]): Promise<void> {
+    const want = this.purged.has(j) ? 0 : 1;
+    if (planes.length !== want) {
+      throw new ModelViolation(
+        `HistoryExactlyOnce: j${j} is listed ${planes.length} times [${planes}]`,
+      );
+    }
+    if (want === 1 && this.model.retired.has(j)) {
+      const job = await getJob(this.sql, Number(j), { schema: this.cfg.schema });
+      if (job.plane !== "history" || !["completed", "cancelled"].includes(job.state)) {
+        throw new ModelViolation(`HistoryKept: pruned j${j} is ${job.state} in ${job.plane}`);
       }
     }
   }

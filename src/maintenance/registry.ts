@@ -7,7 +7,9 @@
 import { ValidationError } from "../errors.ts";
 import { cacheSweep, type CacheSweepOptions, type CacheSweepStats } from "./cache_sweep.ts";
 import { checkObject, describeValue } from "../runtime/options.ts";
+import { dlqCleanup, type DlqCleanupOptions, type DlqCleanupStats } from "./dlq_cleanup.ts";
 import { fold, type FoldOptions, type FoldStats } from "./fold.ts";
+import { history, type HistoryOptions, type HistoryStats } from "./history.ts";
 import { type LeaderOptions, type ResolvedLeaderOptions, resolveLeader } from "./leader.ts";
 import { promote, type PromoteOptions, type PromoteStats } from "./promote.ts";
 import { rescue, type RescueOptions, type RescueStats } from "./rescue.ts";
@@ -16,7 +18,16 @@ import { runtimes, type RuntimesOptions, type RuntimesStats } from "./runtimes.t
 import type { ClientSettings, EnabledService, LeaderStats, MaintenanceService } from "./service.ts";
 
 /** Every service, in the order a new term starts them. */
-export const SERVICES = [promote, rescue, rings, fold, runtimes, cacheSweep] as const;
+export const SERVICES = [
+  promote,
+  rescue,
+  rings,
+  fold,
+  runtimes,
+  cacheSweep,
+  history,
+  dlqCleanup,
+] as const;
 
 type Service = typeof SERVICES[number];
 // deno-lint-ignore no-explicit-any
@@ -46,6 +57,10 @@ export interface MaintenanceOptions {
   runtimes?: RuntimesOptions | false;
   /** Removal of expired cache entries in bounded batches. */
   cache?: CacheSweepOptions | false;
+  /** Upkeep of the finished-job history: partitions made ahead, expired ones dropped. */
+  history?: HistoryOptions | false;
+  /** Removal of failed and DLQ jobs past their retention, in bounded batches. */
+  dlq_cleanup?: DlqCleanupOptions | false;
 }
 
 /** Counters of what maintenance did, for stats and tests: leadership, then every service's. */
@@ -57,7 +72,9 @@ export interface MaintenanceStats
     RingsStats,
     FoldStats,
     RuntimesStats,
-    CacheSweepStats {}
+    CacheSweepStats,
+    HistoryStats,
+    DlqCleanupStats {}
 
 // The public types above are spelt out for readers; these checks keep them equal to what
 // SERVICES declares, so a new service fails `deno check` until it is named in both.

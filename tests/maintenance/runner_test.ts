@@ -228,9 +228,19 @@ Deno.test({
       "fold",
       "runtimes",
       "cache",
+      "history",
+      "dlq_cleanup",
     ]);
     const m = resolveMaintenance({ fold: false, promote: { intervalMs: 7 } }, SETTINGS)!;
-    assert.deepEqual(names(m), ["promote", "rescue", "rings", "runtimes", "cache"]);
+    assert.deepEqual(names(m), [
+      "promote",
+      "rescue",
+      "rings",
+      "runtimes",
+      "cache",
+      "history",
+      "dlq_cleanup",
+    ]);
     assert.equal(m.services[0].options.intervalMs, 7);
     assert.deepEqual(m.leader, { electionRetryMs: 10_000, pingMs: 5000 });
     assert.ok("folds" in m.stats, "a service turned off still has its counters");

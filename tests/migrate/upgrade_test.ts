@@ -57,10 +57,17 @@ const REWRITTEN = [
 ];
 const ADDED = [
   "check_name",
+  // admin layer: history and retention (migration 012)
+  "copy_slot_to_history",
+  "drop_expired_history",
+  "ensure_history_partitions",
+  "finished_in_ring",
   "lock_ring",
   "prune_refusal",
   "receipt_block",
   "receipt_id",
+  "retention_ms",
+  "retry_cancelled",
   "ring_head",
 ];
 

@@ -70,7 +70,8 @@ BEGIN
     -- Each batch's arrays are unnested once: subscripting them per item would detoast the
     -- whole (TOASTed, kilobytes-long) arrays once per item.
     SELECT b.claim_slot, b.batch_id, b.ready_slot, b.queue, b.priority, b.enqueue_shard,
-      b.claimed_at, b.has_unique, u.job_id, u.run_lease, u.lane_seq, u.attempt, (u.n - 1)::int AS idx
+      b.claimed_at, b.instance_id, b.has_unique, u.job_id, u.run_lease, u.lane_seq, u.attempt,
+      (u.n - 1)::int AS idx
     FROM (SELECT DISTINCT i.claim_slot, i.batch_id FROM items i) k
     JOIN {{schema}}.claim_batches b ON b.claim_slot = k.claim_slot AND b.batch_id = k.batch_id
     CROSS JOIN LATERAL unnest(b.job_ids, b.run_leases, b.lane_seqs, b.attempts)
@@ -85,7 +86,7 @@ BEGIN
   ), live AS MATERIALIZED (
     SELECT i.*, b.ready_slot, b.queue AS b_queue, b.priority AS b_priority,
       b.enqueue_shard, b.lane_seq, b.attempt AS b_attempt,
-      b.claimed_at, {{schema}}.receipt_id(i.batch_id, i.idx) AS receipt,
+      b.claimed_at, b.instance_id, {{schema}}.receipt_id(i.batch_id, i.idx) AS receipt,
       i.outcome <> 'completed' OR b.has_unique AS needs_body
     FROM items i
     JOIN receipts b ON b.claim_slot = i.claim_slot AND b.batch_id = i.batch_id AND b.idx = i.idx
@@ -184,6 +185,7 @@ BEGIN
             'error', CASE WHEN d.outcome = 'cancel'
               THEN 'cancelled: ' || coalesce(d.error, '') ELSE coalesce(d.error, d.outcome) END,
             'attempt', d.b_attempt, 'at', clock_timestamp(),
+            'started_at', d.claimed_at, 'instance_id', d.instance_id,
             'terminal', CASE WHEN d.outcome = 'fail' THEN true END
           )))
       END AS new_errors

@@ -46,10 +46,13 @@ BEGIN
   END IF;
 
   IF p_ring = 'queue' THEN
-    -- Completed jobs leave retention with this slot; their unique claims go with them. Taken
-    -- before the partition locks to keep the global lock order (unique claims before partitions).
+    -- Completed jobs of queues that keep no history leave retention with this slot; their
+    -- unique claims go with them (the others go when their history partition is dropped).
+    -- Taken before the partition locks to keep the global lock order (unique claims before
+    -- partitions).
     DELETE FROM {{schema}}.job_unique_claims u USING {{schema}}.done_entries d
-    WHERE d.ready_slot = v_target AND d.state = 'completed' AND u.job_id = d.job_id;
+    WHERE d.ready_slot = v_target AND d.state = 'completed' AND u.job_id = d.job_id
+      AND {{schema}}.retention_ms(d.queue, 'completed') = 0;
     v_tables := ARRAY['{{schema}}.ready_entries_', '{{schema}}.ready_tombstones_', '{{schema}}.claim_emissions_',
       '{{schema}}.done_entries_'];
   ELSE
@@ -90,6 +93,9 @@ BEGIN
     INSERT INTO {{schema}}.terminal_rollup_deltas (queue, state, delta)
     SELECT queue, state, count(*) FROM {{schema}}.done_entries WHERE ready_slot = v_target
     GROUP BY queue, state;
+  END IF;
+  IF p_ring = 'queue' THEN
+    PERFORM {{schema}}.copy_slot_to_history(v_target);
   END IF;
   EXECUTE 'TRUNCATE ' || array_to_string(v_tables, ', ');
   RETURN CASE WHEN v_live > 0 THEN 'carried' ELSE 'pruned' END;
