@@ -20,7 +20,9 @@ export type AwaErrorCode =
   | "JOB_CANCELLED"
   | "JOB_RESCUED"
   | "DEADLINE_EXCEEDED"
-  | "SHUTDOWN";
+  | "SHUTDOWN"
+  // admin layer: queues, runtimes, storage status, roles
+  | "PERMISSION_DENIED";
 
 /** Base class of every error Awa throws on purpose. */
 export class AwaError extends Error {
@@ -239,5 +241,27 @@ export class ClientStateError extends AwaError {
   constructor(message: string) {
     super("CLIENT_STATE", message);
     this.name = "ClientStateError";
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Admin layer: queues, runtimes, storage status, roles (docs/operations.md)
+
+/**
+ * The database role lacks a privilege the operation needs (SQLSTATE 42501): an observer that
+ * tried to pause a queue, say. Nothing was written. `operation` names the call.
+ */
+export class PermissionDeniedError extends AwaError {
+  /** The Awa call that was refused, e.g. `"pause"`. */
+  readonly operation: string;
+  constructor(operation: string, detail: string, options?: ErrorOptions) {
+    super(
+      "PERMISSION_DENIED",
+      `${operation}: the database role may not do this (${detail}); grant it the access level ` +
+        "the operation needs with grantAccess (docs/operations.md)",
+      options,
+    );
+    this.name = "PermissionDeniedError";
+    this.operation = operation;
   }
 }

@@ -6,6 +6,7 @@
  * @module
  */
 import { checkOptionalObject, HOUR_MS, intIn } from "../runtime/options.ts";
+import { recordRingOutcomes, type RingOutcome } from "../storage/admin_status.ts";
 import { pruneRing, type Ring, rotateRing } from "../storage/maintenance.ts";
 import type { Store } from "../storage/store.ts";
 import type { MaintenanceService } from "./service.ts";
@@ -64,9 +65,15 @@ export const rings: MaintenanceService<"rings", RingsOptions, Required<RingsOpti
     },
     newStats: () => ({ rotations: {}, prunes: {} }),
     async tick(ctx, _options, stats) {
+      const outcomes: RingOutcome[] = [];
       for (const ring of ["queue", "claim"] as const) {
-        count(stats.prunes, await pruneOldestSlot(ctx.store, ring));
-        count(stats.rotations, await rotateRing(ctx.store, ring));
+        const prune = await pruneOldestSlot(ctx.store, ring);
+        const rotate = await rotateRing(ctx.store, ring);
+        count(stats.prunes, prune);
+        count(stats.rotations, rotate);
+        outcomes.push({ ring, prune, rotate });
       }
+      // Operators read the last outcome and its reason in storageStatus (src/admin).
+      await recordRingOutcomes(ctx.store, outcomes);
     },
   };

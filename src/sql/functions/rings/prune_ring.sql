@@ -90,6 +90,14 @@ BEGIN
     INSERT INTO {{schema}}.terminal_rollup_deltas (queue, state, delta)
     SELECT queue, state, count(*) FROM {{schema}}.done_entries WHERE ready_slot = v_target
     GROUP BY queue, state;
+    -- queue_stats' recent counts: the slot's terminal rows by second of finalization, taken in
+    -- the transaction that truncates them; buckets past the hour window are reclaimed here.
+    INSERT INTO {{schema}}.queue_terminal_counts AS c (queue, state, bucket, n)
+    SELECT queue, state, date_trunc('second', finalized_at), count(*)
+    FROM {{schema}}.done_entries WHERE ready_slot = v_target GROUP BY 1, 2, 3
+    ON CONFLICT (queue, state, bucket) DO UPDATE SET n = c.n + excluded.n;
+    DELETE FROM {{schema}}.queue_terminal_counts
+    WHERE bucket < clock_timestamp() - interval '61 minutes';
   END IF;
   EXECUTE 'TRUNCATE ' || array_to_string(v_tables, ', ');
   RETURN CASE WHEN v_live > 0 THEN 'carried' ELSE 'pruned' END;
