@@ -88,8 +88,8 @@ BEGIN
     FROM {{schema}}.dlq_entries h WHERE h.queue = p_queue
   )
   SELECT p_queue, coalesce(m.paused, false), coalesce(m.enqueue_shards, 4::smallint),
-    coalesce(ready.n, 0), open.n - open.waiting, open.waiting, deferred.scheduled,
-    deferred.retryable, (folded.completed + live.completed)::bigint,
+    coalesce(ready.n, 0)::bigint, (open.n - open.waiting)::bigint, open.waiting,
+    deferred.scheduled, deferred.retryable, (folded.completed + live.completed)::bigint,
     (folded.cancelled + live.cancelled)::bigint, held.failed, held.dlq, ready.head,
     (live.c_minute + bucketed.c_minute)::bigint, (live.c_hour + bucketed.c_hour)::bigint,
     held.f_minute, held.f_hour, v_minute, v_hour, v_now
