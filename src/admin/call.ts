@@ -4,19 +4,14 @@
  * @module
  */
 import { toDatabaseError } from "../db/classify.ts";
-import { pgErrorInfo } from "../db/classify.ts";
 import { type Db, toExecutor } from "../db/executor.ts";
-import { PermissionDeniedError } from "../errors.ts";
 import { mapMissingSchema, requireSchema } from "../migrate.ts";
 import { type Store, storeOf } from "../storage/store.ts";
 
-/** SQLSTATE insufficient_privilege. */
-const INSUFFICIENT_PRIVILEGE = "42501";
-
 /**
  * Run `fn` on a store of `db` bound to `schema` (validated) once the schema is verified. A
- * missing privilege becomes {@link PermissionDeniedError}, a vanished schema
- * `SchemaMissingError`, anything else from the driver a `DatabaseError`.
+ * missing privilege becomes `PermissionDeniedError`, a vanished schema `SchemaMissingError`,
+ * anything else from the driver a `DatabaseError`.
  */
 export async function adminCall<T>(
   db: Db,
@@ -29,10 +24,6 @@ export async function adminCall<T>(
     await requireSchema(ex, schema);
     return await fn(storeOf(ex, schema));
   } catch (err) {
-    const { code, message } = pgErrorInfo(err);
-    if (code === INSUFFICIENT_PRIVILEGE) {
-      throw new PermissionDeniedError(operation, message, { cause: err });
-    }
     throw toDatabaseError(mapMissingSchema(err, ex, schema), operation);
   }
 }
