@@ -23,4 +23,5 @@ export {
   type TableStatus,
 } from "./src/admin/storage_status.ts";
 export { type AccessGrants, grantAccess } from "./src/admin/roles.ts";
-export { PermissionDeniedError } from "./src/errors.ts";
+export { AwaError, type AwaErrorCode, PermissionDeniedError } from "./src/errors.ts";
+export type { Db, PgExecutor, PgQueryable } from "./src/db/executor.ts";

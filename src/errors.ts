@@ -254,6 +254,7 @@ export class ClientStateError extends AwaError {
 export class PermissionDeniedError extends AwaError {
   /** The Awa call that was refused, e.g. `"pause"`. */
   readonly operation: string;
+  /** `detail`: the server's message, e.g. `permission denied for table queue_meta`. */
   constructor(operation: string, detail: string, options?: ErrorOptions) {
     super(
       "PERMISSION_DENIED",
