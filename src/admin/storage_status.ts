@@ -30,9 +30,16 @@ export interface RingStepStatus {
   outcome: string;
   /** What the outcome means. */
   reason: string;
-  /** When the last run happened. */
+  /**
+   * When the outcome was recorded. The record is rewritten when an outcome changes and at
+   * least every 10 s while the leader runs, so an older time means no leader runs the rings
+   * service.
+   */
   checkedAt: Date;
-  /** When the step last succeeded (pruned or carried / rotated); null if never recorded. */
+  /**
+   * When the step last succeeded (pruned or carried / rotated), to within 10 s; null if never
+   * recorded.
+   */
   lastSucceededAt: Date | null;
 }
 
