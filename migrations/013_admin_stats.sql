@@ -16,8 +16,8 @@ CREATE TABLE {{schema}}.queue_terminal_counts (
 ) WITH (fillfactor = 70);
 CREATE INDEX queue_terminal_counts_bucket ON {{schema}}.queue_terminal_counts (bucket);
 
--- The last prune and rotate outcome of each ring, written by the rings maintenance service when
--- an outcome changes and at least every 10 s; one row per ring, updated in place.
+-- The last prune and rotate outcome of each ring, written by the rings maintenance service
+-- within a second of a change and every 10 s otherwise; one row per ring, updated in place.
 CREATE TABLE {{schema}}.ring_maintenance_status (
   ring text PRIMARY KEY CHECK (ring IN ('queue', 'claim')),
   prune_outcome text NOT NULL,

@@ -31,9 +31,9 @@ export interface RingStepStatus {
   /** What the outcome means. */
   reason: string;
   /**
-   * When the outcome was recorded. The record is rewritten when an outcome changes and at
-   * least every 10 s while the leader runs, so an older time means no leader runs the rings
-   * service.
+   * When the outcome was recorded. A changed outcome is recorded within about a second and an
+   * unchanged one every 10 s while the leader runs, so an older time means no leader runs the
+   * rings service.
    */
   checkedAt: Date;
   /**

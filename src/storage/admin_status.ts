@@ -112,16 +112,9 @@ ON CONFLICT (ring) DO UPDATE SET prune_outcome = excluded.prune_outcome,
   pruned_checked_at = excluded.pruned_checked_at,
   last_pruned_at = coalesce(excluded.last_pruned_at, s.last_pruned_at),
   rotate_outcome = excluded.rotate_outcome, rotate_checked_at = excluded.rotate_checked_at,
-  last_rotated_at = coalesce(excluded.last_rotated_at, s.last_rotated_at)
-WHERE s.prune_outcome IS DISTINCT FROM excluded.prune_outcome
-  OR s.rotate_outcome IS DISTINCT FROM excluded.rotate_outcome
-  OR s.pruned_checked_at < now() - interval '10 seconds'`;
+  last_rotated_at = coalesce(excluded.last_rotated_at, s.last_rotated_at)`;
 
-/**
- * Record the rings' latest prune and rotate outcomes (one row per ring, updated in place). A row
- * is rewritten only when an outcome changed or it is 10 s old: a steady ring costs one dead
- * tuple per ring per 10 s, not one per tick.
- */
+/** Record the rings' latest prune and rotate outcomes (one row per ring, updated in place). */
 export async function recordRingOutcomes(store: Store, outcomes: RingOutcome[]): Promise<void> {
   await store.run("recordRingOutcomes", RECORD_RING_OUTCOMES_SQL, [JSON.stringify(outcomes)]);
 }
