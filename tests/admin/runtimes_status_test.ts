@@ -53,7 +53,7 @@ Deno.test({
 
       await sql`INSERT INTO awa.runtime_instances (instance_id, hostname, pid, version,
           started_at, last_seen_at, snapshot_interval_ms)
-        VALUES (${crypto.randomUUID()}, 'gone', 1, '0.0.1', now() - interval '2 minutes',
+        VALUES (${crypto.randomUUID()}, 'gone', 1, '0.0.1', now() - interval '3 minutes',
           now() - interval '40 seconds', 1000),
           (${crypto.randomUUID()}, 'slow', 2, '0.0.1', now() - interval '2 minutes',
           now() - interval '40 seconds', 20000)`;
