@@ -3,8 +3,11 @@
  * (`--backlog`, default 1 000 000 available jobs) and a second queue through which a Client
  * works `--flow` jobs (default 20 000) while this script polls `queueStats` on both queues every
  * 200 ms; prints the latency percentiles of each, and EXPLAIN ANALYZE timings of one call.
+ * With `--pause-loop`, every poll also pauses and resumes the flowing queue, and the run fails
+ * if the Client reported any error (a deadlock would be one).
  *
  *   DATABASE_URL=postgres://… deno run -A bench/admin_queue_stats.ts [--backlog N] [--flow N]
+ *     [--pause-loop]
  *
  * Creates and drops its own database `awa_bench_stats` on the server of DATABASE_URL.
  * @module
@@ -12,10 +15,11 @@
 import postgres from "postgres";
 import { parseArgs } from "node:util";
 import { Client, defineJob, insertMany, migrate, withNoDelay } from "../mod.ts";
-import { queueStats } from "../admin.ts";
+import { pause, queueStats, resume } from "../admin.ts";
 
 const { values } = parseArgs({
   options: {
+    "pause-loop": { type: "boolean", default: false },
     backlog: { type: "string", default: "1000000" },
     flow: { type: "string", default: "20000" },
   },
@@ -54,7 +58,9 @@ try {
 
   const client = new Client(url.toString(), { queues: { busy: { maxWorkers: 50 } } });
   let done = 0;
+  const errors: unknown[] = [];
   client.work(busy, () => void done++);
+  client.on("error", (e) => void errors.push(e));
   await client.start();
   const lat: Record<string, number[]> = { busy: [], deep: [] };
   t0 = performance.now();
@@ -72,6 +78,10 @@ try {
       const s = performance.now();
       await queueStats(sql, q);
       lat[q].push(performance.now() - s);
+    }
+    if (values["pause-loop"]) {
+      await pause(sql, "busy");
+      await resume(sql, "busy");
     }
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -92,6 +102,8 @@ try {
     console.log(`EXPLAIN ANALYZE queue_stats('${q}') after the flow: ${p["Execution Time"]} ms`);
   }
   await client.shutdown({ timeoutMs: 10_000 });
+  console.log(`client errors: ${errors.length}`);
+  if (errors.length > 0) throw new AggregateError(errors, "the client reported errors");
 } finally {
   await sql.end({ timeout: 1 });
   await admin.unsafe(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);

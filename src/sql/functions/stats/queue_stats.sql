@@ -25,7 +25,8 @@ DECLARE
   v_hour timestamptz := date_trunc('second', v_now) - interval '3600 seconds';
 BEGIN
   RETURN QUERY
-  WITH lane AS (
+  -- Materialized: each lane's cursor is computed once, not once per reference.
+  WITH lane AS MATERIALIZED (
     SELECT l.priority AS prio, l.enqueue_shard AS shard,
       {{schema}}.lane_cursor(p_queue, l.priority, l.enqueue_shard) AS c
     FROM {{schema}}.lanes l WHERE l.queue = p_queue
