@@ -112,15 +112,18 @@ Deno.test({
       await insert(sql, job, { n: 0 });
       await waitFor("the first job to run", () => started.length === 1);
       await pause(sql, "p_live");
+      // A claim already under way when the pause committed may still finish its batch.
+      await sleep(300);
       await insertMany(sql, job, Array.from({ length: 5 }, (_, n) => ({ args: { n } })));
       await sleep(1500);
       assert.equal(started.length, 1, "nothing was claimed while paused");
       assert.equal((await queueStats(sql, "p_live")).counts.available, 5);
-      const resumedAt = Date.now();
       await sql.begin((tx) => resume(tx, "p_live"));
-      await waitFor("the held jobs to run after resume", () => started.length === 6, 5000);
+      const resumedAt = Date.now();
+      await waitFor("the held jobs to run after resume", () => started.length === 6, 10_000);
       console.log(`p_live: first job after resume started in ${started[1] - resumedAt} ms`);
-      assert.ok(started[1] - resumedAt < 1000, "resume woke the client within a second");
+      // The poll is an hour: only the notification can have woken the client this soon.
+      assert.ok(started[1] - resumedAt < 3000, "resume woke the client at once");
     } finally {
       await client.shutdown({ timeoutMs: 5000 });
     }
