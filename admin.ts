@@ -1,15 +1,18 @@
 /**
- * The admin layer of Awa (`@awa/awa/admin`): find, inspect, retry and cancel any job, drain
- * queues, operate the DLQ and set the retention of finished jobs. Every function takes a `Db`
- * (a pool or the caller's transaction). See docs/admin.md.
+ * The admin layer of Awa (`@awa/awa/admin`): find, inspect, retry and cancel any job, drain,
+ * pause and resume queues, exact queue stats, the DLQ, the retention of finished jobs, live
+ * runtimes, storage status and least-privilege access levels. Every function takes a `Db` (a
+ * pool, the caller's transaction, or a node-postgres handle). See docs/admin.md and
+ * docs/operations.md.
  *
  * ```ts
  * import postgres from "postgres";
- * import { getJob, listJobs } from "@awa/awa/admin";
+ * import { getJob, listJobs, queueStats } from "@awa/awa/admin";
  *
  * const sql = postgres(process.env.DATABASE_URL!);
  * const page = await listJobs(sql, { queue: "email", state: "failed", limit: 20 });
  * const job = await getJob(sql, page.items[0].id);
+ * const stats = await queueStats(sql, "email");
  * ```
  * @module
  */
@@ -49,6 +52,32 @@ export {
 export type { JobFilter, RetryOverrides, SchemaOption } from "./src/admin/filters.ts";
 export type { AttemptRecord, BulkResult, HoldRecord, JobRecord, Page } from "./src/admin/types.ts";
 export type { Plane } from "./src/storage/admin_jobs.ts";
-export { AwaError, type AwaErrorCode, JobNotFoundError, JobStateError } from "./src/errors.ts";
-export type { Db } from "./src/db/executor.ts";
 export { JOB_STATES, type JobState } from "./src/hash.ts";
+// ---- admin layer: queues, runtimes, storage status, access levels (admin-ops) ----
+export {
+  type AdminOptions,
+  pause,
+  type PauseResult,
+  type QueueStats,
+  queueStats,
+  resume,
+} from "./src/admin/queues.ts";
+export { listRuntimes, type RuntimeInfo } from "./src/admin/runtimes.ts";
+export {
+  RING_OUTCOME_REASONS,
+  type RingStatus,
+  type RingStepStatus,
+  type SlotStatus,
+  type StorageStatus,
+  storageStatus,
+  type TableStatus,
+} from "./src/admin/storage_status.ts";
+export { type AccessGrants, grantAccess } from "./src/admin/roles.ts";
+export {
+  AwaError,
+  type AwaErrorCode,
+  JobNotFoundError,
+  JobStateError,
+  PermissionDeniedError,
+} from "./src/errors.ts";
+export type { Db, PgExecutor, PgQueryable } from "./src/db/executor.ts";

@@ -33,6 +33,8 @@ export {
   UniqueConflictError,
   ValidationError,
 } from "./src/errors.ts";
+// Admin layer (queues, runtimes, storage status, roles): its error, also in @awa/awa/admin.
+export { PermissionDeniedError } from "./src/errors.ts";
 export { VERSION } from "./src/version.ts";
 export {
   type Db,

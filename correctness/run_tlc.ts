@@ -145,6 +145,12 @@ function suite(): Case[] {
       expect: violation("NoDeadlock"),
     },
     { spec: lock, cfg: cfg("AwaStorageLockOrder_DeadlockDemo"), expect: DEADLOCK },
+    {
+      spec: lock,
+      cfg: cfg("AwaStorageLockOrder_UnsortedAdminBatches"),
+      expect: violation("NoDeadlock"),
+    },
+    { spec: lock, cfg: cfg("AwaStorageLockOrder_DrainLateLock"), expect: violation("NoDeadlock") },
     { spec: route, cfg: cfg("AwaPartitionedQueueRouting"), expect: PASS },
     {
       spec: route,

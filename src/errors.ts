@@ -26,7 +26,9 @@ export type AwaErrorCode =
   | "PAYLOAD_TOO_LARGE"
   // admin layer: jobs and DLQ
   | "JOB_NOT_FOUND"
-  | "JOB_STATE";
+  | "JOB_STATE"
+  // admin layer: queues, runtimes, storage status, roles
+  | "PERMISSION_DENIED";
 
 /** Base class of every error Awa throws on purpose. */
 export class AwaError extends Error {
@@ -336,5 +338,28 @@ export class JobStateError extends AwaError {
     this.name = "JobStateError";
     this.jobId = jobId;
     this.state = state;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Admin layer: queues, runtimes, storage status, roles (docs/operations.md)
+
+/**
+ * The database role lacks a privilege the operation needs (SQLSTATE 42501): an observer that
+ * tried to pause a queue, say. Nothing was written. `operation` names the call.
+ */
+export class PermissionDeniedError extends AwaError {
+  /** The Awa call that was refused, e.g. `"pause"`. */
+  readonly operation: string;
+  /** `detail`: the server's message, e.g. `permission denied for table queue_meta`. */
+  constructor(operation: string, detail: string, options?: ErrorOptions) {
+    super(
+      "PERMISSION_DENIED",
+      `${operation}: the database role may not do this (${detail}); grant it the access level ` +
+        "the operation needs with grantAccess (docs/operations.md)",
+      options,
+    );
+    this.name = "PermissionDeniedError";
+    this.operation = operation;
   }
 }

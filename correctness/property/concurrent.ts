@@ -1,7 +1,8 @@
 /**
  * Concurrency property driver: several actors, each on its own postgres.js connection, run
  * generated scripts against one lane at the same time (two claimers, a completer, a producer,
- * a rotator, a pruner, a rescuer/promoter and an admin canceller). What each actor saw is
+ * a rotator, a pruner, a rescuer/promoter and an admin that cancels, pauses, resumes, and
+ * pauses then cancels in one transaction). What each actor saw is
  * recorded; afterwards the database is drained sequentially and the invariants are checked:
  * no deadlock (SQLSTATE 40P01) or other error, no attempt claimed twice, no receipt closed
  * twice, every job accounted for exactly once and, after the drain, every job finished.
@@ -11,6 +12,7 @@
 import fc from "fast-check";
 import type postgres from "postgres";
 import { defineJob, insertMany } from "../../mod.ts";
+import { pause, resume } from "../../admin.ts";
 import { q } from "../../tests/support/sql.ts";
 import { type PropertyConfig, QUEUE, type Sql } from "./engine.ts";
 
@@ -22,6 +24,11 @@ export type ClaimerOp =
   | { op: "handoff" }
   | { op: "crash" };
 export type MaintOp = "rotateQ" | "rotateC" | "pruneQ" | "pruneC" | "promote" | "rescue";
+/** An admin step; `i` picks the job a cancel targets. */
+export interface AdminOp {
+  op: "cancel" | "pause" | "resume" | "pauseCancel";
+  i: number;
+}
 
 export interface Scripts {
   seedJobs: number;
@@ -31,7 +38,7 @@ export interface Scripts {
   rotator: MaintOp[];
   pruner: MaintOp[];
   rescuer: MaintOp[];
-  admin: number[];
+  admin: AdminOp[];
   pauses: number[];
 }
 
@@ -65,7 +72,13 @@ export function scriptsArb(): fc.Arbitrary<Scripts> {
       minLength: 2,
       maxLength: 10,
     }),
-    admin: fc.array(fc.nat({ max: 100 }), { maxLength: 5 }),
+    admin: fc.array(
+      fc.record({
+        op: fc.constantFrom<AdminOp["op"]>("cancel", "cancel", "pause", "resume", "pauseCancel"),
+        i: fc.nat({ max: 100 }),
+      }),
+      { maxLength: 8 },
+    ),
     pauses: fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 8, maxLength: 8 }),
   });
 }
@@ -200,6 +213,27 @@ export class ConcurrentRun {
     }
   }
 
+  /** One admin step through the admin layer (src/admin), on its own connection. */
+  async administer(sql: Sql, a: AdminOp): Promise<void> {
+    const opts = { schema: this.cfg.schema };
+    switch (a.op) {
+      case "cancel":
+        return await this.cancel(sql, a.i);
+      case "pause":
+        await pause(sql, QUEUE, opts);
+        return;
+      case "resume":
+        await resume(sql, QUEUE, opts);
+        return;
+      case "pauseCancel":
+        // The caller's transaction: queue_meta first, then the cancel's lane or row locks.
+        await sql.begin(async (tx) => {
+          await pause(tx, QUEUE, opts);
+          await this.cancel(tx as unknown as Sql, a.i);
+        });
+    }
+  }
+
   /** Run one actor's script; record (never throw) its first error. */
   private async actor(name: string, pause: number, steps: (() => Promise<void>)[]) {
     try {
@@ -238,7 +272,7 @@ export class ConcurrentRun {
       this.actor("rotator", s.pauses[4], s.rotator.map((o) => () => this.maint(rotator, o))),
       this.actor("pruner", s.pauses[5], s.pruner.map((o) => () => this.maint(pruner, o))),
       this.actor("rescuer", s.pauses[6], s.rescuer.map((o) => () => this.maint(rescuer, o))),
-      this.actor("admin", s.pauses[7], s.admin.map((i) => () => this.cancel(admin, i))),
+      this.actor("admin", s.pauses[7], s.admin.map((a) => () => this.administer(admin, a))),
     ]);
   }
 
@@ -302,6 +336,7 @@ export class ConcurrentRun {
 
   /** Sequentially finish everything: rescue, promote, claim and complete until the lane is dry. */
   async drain(sql: Sql): Promise<void> {
+    await resume(sql, QUEUE, { schema: this.cfg.schema });
     const instance = crypto.randomUUID();
     for (let round = 0; round < 200; round++) {
       await this.rescue(sql);

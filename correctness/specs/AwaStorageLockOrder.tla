@@ -27,16 +27,32 @@
 (* The permitted exception: finalization and rescue write unique claims    *)
 (* after their attempt locks (5 -> 3).                                     *)
 (*                                                                         *)
+(* Admin operations (src/admin, issue 11) add                              *)
+(*   0 <<"qmeta", q>>      queue_meta row (pause, resume, drain), taken    *)
+(*                         first: claims and promotion only read it         *)
+(* and run as plans of their own: pause / resume alone or followed by a    *)
+(* cancel in the caller's transaction; cancel of a ready, deferred or      *)
+(* running job (cancel_job); retry of a held job; and the bounded batches  *)
+(* of drain, bulk cancel and bulk retry, which take their rows in job order *)
+(* (a batch repeats one cancel_job or retry_held per job, so its steps      *)
+(* recur: QP S before the next job's row lock is fine, as nothing that     *)
+(* holds a row lock waits for a partition in X except prune, which gives   *)
+(* up on lock_timeout).                                                     *)
+(*                                                                         *)
 (* Switches for Broken configs:                                            *)
 (*   SortLanes = FALSE        producers take enqueue locks unsorted         *)
 (*   SortAttemptLocks = FALSE finalizers take attempt locks unsorted        *)
+(*   SortAdminBatches = FALSE bulk cancel / retry batches take their rows   *)
+(*                            in different orders                           *)
+(*   DrainPausesFirst = FALSE drain cancels a lane's jobs before it pauses  *)
+(*                            the queue (queue_meta after the lane lock)    *)
 (*                                                                         *)
 (* Not modelled: Postgres' lock wait queue (a request queued behind an     *)
 (* earlier conflicting waiter); waits are only on holders.                 *)
 (***************************************************************************)
 EXTENDS Naturals, Sequences, FiniteSets
 
-CONSTANTS TxIds, SortLanes, SortAttemptLocks
+CONSTANTS TxIds, SortLanes, SortAttemptLocks, SortAdminBatches, DrainPausesFirst
 \* AllPlans = FALSE keeps one plan per path that writes unique claims, lanes or attempts
 \* (for the three-transaction config, which is otherwise too large for tla-checker).
 CONSTANT AllPlans
@@ -101,11 +117,46 @@ PruneQPlan == << St(<<"ring", "Q">>, "X", "tryend"), W(QP(0), "S"),
 PruneCPlan == << St(<<"ring", "C">>, "X", "tryend"), W(<<"crs", 0>>, "X"), W(CP(0), "S"),
                  St(CP(0), "X", "timeout") >>
 
+\* ---- Admin operations (src/admin) ----
+QMeta == <<"qmeta", "q">>
+Def(j) == <<"def", j>>
+Dlq(j) == <<"dlq", j>>
+
+\* pause / resume: upsert of the queue_meta row; the NOTIFY's queue lock is taken at commit,
+\* after every other lock, by every notifier alike, so it closes no cycle and is left out.
+PausePlan == << W(QMeta, "X") >>
+\* pause(tx, q) then cancel(tx, id) of a ready job in one caller's transaction.
+PauseCancelPlan == << W(QMeta, "X"), W(Lane(1), "X"), W(QP(0), "S"), W(Key, "X") >>
+\* cancel_job of a deferred job: its row, the done row, then its unique claim.
+CancelDeferredSteps(j) == << W(Def(j), "X"), W(QP(0), "S"), W(Key, "X") >>
+\* cancel_job of a ready job: the lane's claim lock, tombstone and done row, unique claim.
+CancelReadySteps(l) == << W(Lane(l), "X"), W(QP(0), "S"), W(Key, "X") >>
+\* cancel_job of a running job goes through finalization (FinPlan's locks for one attempt).
+CancelRunningPlan == << W(Att(1), "X"), W(Key, "X"), W(CP(0), "S"), W(QP(0), "S") >>
+\* retry_held of one job: hold row, unique claim, enqueue lock, append.
+RetrySteps(j) == << W(Dlq(j), "X"), W(Key, "X"), W(Enq(1), "X"), W(QP(0), "S") >>
+
+\* One bounded batch of drain: pause first, then cancel the queue's deferred and ready jobs.
+DrainPlan ==
+  IF DrainPausesFirst
+    THEN << W(QMeta, "X") >> \o CancelDeferredSteps(1) \o CancelReadySteps(1)
+    ELSE CancelReadySteps(1) \o << W(QMeta, "X") >> \o CancelDeferredSteps(1)
+\* One batch of a bulk cancel / bulk retry by filter: one job after another in job order.
+BulkCancelPlan(j1, j2) == CancelDeferredSteps(j1) \o CancelDeferredSteps(j2)
+BulkRetryPlan(j1, j2) == RetrySteps(j1) \o RetrySteps(j2)
+BulkPlans ==
+  {BulkCancelPlan(1, 2), BulkRetryPlan(1, 2)}
+    \cup (IF SortAdminBatches THEN {} ELSE {BulkCancelPlan(2, 1), BulkRetryPlan(2, 1)})
+AdminPlans ==
+  {PausePlan, PauseCancelPlan, CancelDeferredSteps(1), CancelRunningPlan, DrainPlan}
+    \cup BulkPlans
+
 Plans ==
   IF AllPlans
     THEN EnqPlans \cup FinPlans \cup {ClaimPlan(1), ClaimPlan(2)}
          \cup {RescuePlan, PromotePlan, DlqRetryPlan, CancelPlan, RotateQPlan, PruneQPlan,
               PruneCPlan}
+         \cup AdminPlans
     ELSE {EnqOne(1), ClaimPlan(1), RescuePlan, PromotePlan, CancelPlan, PruneQPlan}
          \cup FinPlans
 

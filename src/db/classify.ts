@@ -3,7 +3,7 @@
  * failures a retry can cure, and turns anything unexpected into a {@link DatabaseError}.
  * @module
  */
-import { AwaError, DatabaseError } from "../errors.ts";
+import { AwaError, DatabaseError, PermissionDeniedError } from "../errors.ts";
 import { describe } from "../validate.ts";
 
 /** SQLSTATE classes and codes that a later attempt of the same statement can succeed on. */
@@ -55,12 +55,15 @@ export function isTransientDbError(err: unknown): boolean {
 }
 
 /**
- * Wrap an unexpected driver error as a {@link DatabaseError} (AwaErrors pass through), keeping
+ * Wrap an unexpected driver error as a {@link DatabaseError} (AwaErrors pass through; a missing
+ * privilege, SQLSTATE 42501, becomes {@link PermissionDeniedError}), keeping
  * the original as `cause`. `what` names the operation, for the message.
  */
 export function toDatabaseError(err: unknown, what: string): AwaError {
   if (err instanceof AwaError) return err;
   const { code, message } = pgErrorInfo(err);
+  // A role without the privilege (docs/operations.md, access levels): its own typed error.
+  if (code === "42501") return new PermissionDeniedError(what, message, { cause: err });
   const transient = isTransientDbError(err);
   return new DatabaseError(
     `${what} failed${transient ? " (transient; safe to retry)" : ""}: ${message}` +

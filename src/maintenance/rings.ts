@@ -6,6 +6,7 @@
  * @module
  */
 import { checkOptionalObject, HOUR_MS, intIn } from "../runtime/options.ts";
+import { recordRingOutcomes, type RingOutcome } from "../storage/admin_status.ts";
 import { pruneRing, type Ring, rotateRing } from "../storage/maintenance.ts";
 import type { Store } from "../storage/store.ts";
 import type { MaintenanceService } from "./service.ts";
@@ -51,6 +52,17 @@ export async function pruneOldestSlot(store: Store, ring: Ring): Promise<string>
   return outcome;
 }
 
+/** Outcomes are recorded at most this often, in ms: fast ticks add no statement per tick. */
+const RECORD_AT_MOST_MS = 1000;
+/** How often a ring whose outcomes do not change is recorded again, in ms. */
+const RECORD_EVERY_MS = 10_000;
+/**
+ * What each runner's ticks last recorded: changed outcomes are written within about a second,
+ * a steady ring every 10 s, so recording costs no statement on most ticks and one dead tuple
+ * per ring per 10 s on a steady ring.
+ */
+const recorded = new WeakMap<RingsStats, { key: string; at: number }>();
+
 function count(tally: Record<string, number>, outcome: string): void {
   tally[outcome] = (tally[outcome] ?? 0) + 1;
 }
@@ -64,9 +76,21 @@ export const rings: MaintenanceService<"rings", RingsOptions, Required<RingsOpti
     },
     newStats: () => ({ rotations: {}, prunes: {} }),
     async tick(ctx, _options, stats) {
+      const outcomes: RingOutcome[] = [];
       for (const ring of ["queue", "claim"] as const) {
-        count(stats.prunes, await pruneOldestSlot(ctx.store, ring));
-        count(stats.rotations, await rotateRing(ctx.store, ring));
+        const prune = await pruneOldestSlot(ctx.store, ring);
+        const rotate = await rotateRing(ctx.store, ring);
+        count(stats.prunes, prune);
+        count(stats.rotations, rotate);
+        outcomes.push({ ring, prune, rotate });
+      }
+      // Operators read the last outcome and its reason in storageStatus (src/admin).
+      const key = JSON.stringify(outcomes);
+      const last = recorded.get(stats);
+      const age = last === undefined ? Infinity : Date.now() - last.at;
+      if (age >= RECORD_EVERY_MS || (age >= RECORD_AT_MOST_MS && last?.key !== key)) {
+        await recordRingOutcomes(ctx.store, outcomes);
+        recorded.set(stats, { key, at: Date.now() });
       }
     },
   };

@@ -1,6 +1,7 @@
 /**
  * Concurrency property (issue #4 part 2): two claimers, a completer, a producer, a rotator, a
- * pruner, a rescuer/promoter and an admin canceller, each on its own connection, race through
+ * pruner, a rescuer/promoter and an admin (cancel, pause, resume, and pause then cancel in one
+ * transaction, through src/admin), each on its own connection, race through
  * generated scripts on one lane with small rings. A deadlock (40P01) or any other error fails
  * the run; afterwards no attempt was claimed or closed twice, no lane position was emitted
  * twice, every job is in exactly one family, and after a sequential drain every job finished.

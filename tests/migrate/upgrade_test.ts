@@ -38,7 +38,8 @@ const FIXTURE: Record<string, string> = {
  * Functions and views whose body this release rewrote on purpose: the ring cursor and receipt
  * arithmetic they inlined became the helpers ring_head, receipt_id and receipt_block, and
  * rotate_ring's and prune_ring's ring lock and cursor read became lock_ring, and
- * prune_ring's check and recheck of its gates became prune_refusal.
+ * prune_ring's check and recheck of its gates became prune_refusal; prune_ring also records
+ * queue_stats' recent counts, and insert_job runs as the schema owner with a fixed search_path.
  */
 const REWRITTEN = [
   "append_ready_job",
@@ -46,6 +47,7 @@ const REWRITTEN = [
   "check_job_names",
   "claim_batch",
   "finalize_attempts",
+  "insert_job",
   "jobs",
   "promote_due",
   "prune_ring",
@@ -62,13 +64,16 @@ const ADDED = [
   "drop_expired_history",
   "ensure_history_partitions",
   "finished_in_ring",
+  "grant_access",
   "lock_ring",
   "prune_refusal",
+  "queue_stats",
   "receipt_block",
   "receipt_id",
   "retention_ms",
   "retry_cancelled",
   "ring_head",
+  "stats_queues",
 ];
 
 const fixtureDir = new URL("../fixtures/schema_v9/", import.meta.url);

@@ -13,7 +13,11 @@ CREATE OR REPLACE FUNCTION {{schema}}.insert_job(
   p_unique_states bit(8) DEFAULT NULL,
   p_ordering_key bytea DEFAULT NULL,
   p_opts jsonb DEFAULT '{}'
-) RETURNS SETOF {{schema}}.inserted_job LANGUAGE plpgsql VOLATILE AS $$
+) RETURNS SETOF {{schema}}.inserted_job LANGUAGE plpgsql VOLATILE
+-- Runs as the schema owner, so a producer role needs EXECUTE on this function and nothing on
+-- the tables (docs/operations.md, least-privilege roles); the fixed search_path keeps a
+-- caller's objects out of the body's name lookups.
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   v_args jsonb := coalesce(p_args, '{}');
   v_queue text := coalesce(p_queue, 'default');
@@ -91,3 +95,8 @@ $$;
 
 COMMENT ON FUNCTION {{schema}}.insert_job(text, jsonb, text, smallint, smallint, timestamptz, jsonb, text[], bytea, bit, bytea, jsonb)
   IS '{{schema}}.insert_job v1 — public SQL enqueue contract; see docs/sql-enqueue-contract.md';
+
+-- EXECUTE goes only to the roles granted it (grant_producer, grant_worker, grant_operator):
+-- owner rights must not be open to every role that can see the schema.
+REVOKE ALL ON FUNCTION {{schema}}.insert_job(text, jsonb, text, smallint, smallint, timestamptz, jsonb, text[], bytea, bit, bytea, jsonb)
+  FROM PUBLIC;

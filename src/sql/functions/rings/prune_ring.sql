@@ -93,8 +93,14 @@ BEGIN
     INSERT INTO {{schema}}.terminal_rollup_deltas (queue, state, delta)
     SELECT queue, state, count(*) FROM {{schema}}.done_entries WHERE ready_slot = v_target
     GROUP BY queue, state;
-  END IF;
-  IF p_ring = 'queue' THEN
+    -- queue_stats' recent counts: the slot's terminal rows by second of finalization, taken in
+    -- the transaction that truncates them; buckets past the hour window are reclaimed here.
+    INSERT INTO {{schema}}.queue_terminal_counts AS c (queue, state, bucket, n)
+    SELECT queue, state, date_trunc('second', finalized_at), count(*)
+    FROM {{schema}}.done_entries WHERE ready_slot = v_target GROUP BY 1, 2, 3
+    ON CONFLICT (queue, state, bucket) DO UPDATE SET n = c.n + excluded.n;
+    DELETE FROM {{schema}}.queue_terminal_counts
+    WHERE bucket < clock_timestamp() - interval '61 minutes';
     PERFORM {{schema}}.copy_slot_to_history(v_target);
   END IF;
   EXECUTE 'TRUNCATE ' || array_to_string(v_tables, ', ');
