@@ -103,16 +103,14 @@ const PLANES: readonly PlaneSql[] = [
   {
     plane: "ready",
     from: `{{schema}}.ready_entries r`,
-    // The emission covering a position is the first one ending above it (a lane's emissions
-    // are contiguous), so this probe stops at its first row.
-    where: `NOT EXISTS (
+    // Positions below the lane's claim cursor have been emitted. The cursor is one cached
+    // index probe per row (lane_cursor); a join against claim_emissions could be planned as a
+    // nested loop over every emission of a busy ring.
+    where: `r.lane_seq >= {{schema}}.lane_cursor(r.queue, r.priority, r.enqueue_shard)
+    AND NOT EXISTS (
       SELECT 1 FROM {{schema}}.ready_tombstones t
       WHERE t.ready_slot = r.ready_slot AND t.queue = r.queue AND t.priority = r.priority
-        AND t.enqueue_shard = r.enqueue_shard AND t.lane_seq = r.lane_seq)
-    AND NOT EXISTS (
-      SELECT 1 FROM {{schema}}.claim_emissions e
-      WHERE e.queue = r.queue AND e.priority = r.priority AND e.enqueue_shard = r.enqueue_shard
-        AND e.next_lane_seq > r.lane_seq AND e.first_lane_seq <= r.lane_seq)`,
+        AND t.enqueue_shard = r.enqueue_shard AND t.lane_seq = r.lane_seq)`,
     cols: {
       ...NONE,
       ...readyBody("r"),
