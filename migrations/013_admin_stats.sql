@@ -28,4 +28,4 @@ CREATE TABLE {{schema}}.ring_maintenance_status (
   last_rotated_at timestamptz
 ) WITH (fillfactor = 50);
 
-CREATE INDEX deferred_jobs_queue ON {{schema}}.deferred_jobs (queue, state);
+CREATE INDEX deferred_jobs_queue_state ON {{schema}}.deferred_jobs (queue, state);

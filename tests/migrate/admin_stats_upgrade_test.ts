@@ -25,7 +25,7 @@ Deno.test({
     await finalizeRaw(sql, (await receiptOfJob(sql, claimed.job_id))!, "completed");
 
     await sql.unsafe(`DROP TABLE awa.queue_terminal_counts, awa.ring_maintenance_status;
-      DROP INDEX awa.deferred_jobs_queue;
+      DROP INDEX awa.deferred_jobs_queue_state;
       DELETE FROM awa.schema_version WHERE version >= 13`);
     const states = await statesOf(sql, "u13");
 
@@ -38,7 +38,7 @@ Deno.test({
       [4, 1, 1, 1],
     );
     const [{ n }] = await sql`SELECT count(*)::int AS n FROM pg_indexes
-      WHERE schemaname = 'awa' AND indexname = 'deferred_jobs_queue'`;
+      WHERE schemaname = 'awa' AND indexname = 'deferred_jobs_queue_state'`;
     assert.equal(n, 1);
   },
 });
