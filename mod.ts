@@ -16,6 +16,7 @@ export {
   AwaError,
   type AwaErrorCode,
   ClientStateError,
+  CronNotFoundError,
   DatabaseError,
   DeadlineExceededError,
   JobCancelledError,
@@ -103,3 +104,6 @@ export type { RingsOptions } from "./src/maintenance/rings.ts";
 export type { FoldOptions } from "./src/maintenance/fold.ts";
 export type { RuntimesOptions } from "./src/maintenance/runtimes.ts";
 export { cancelByUniqueKey, type CancelByUniqueKeyOptions } from "./src/producer/cancel.ts";
+export type { CronOptions } from "./src/cron/definition.ts";
+export type { MissedFirePolicy } from "./src/cron/fire_times.ts";
+export type { CronServiceOptions } from "./src/maintenance/cron.ts";

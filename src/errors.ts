@@ -20,7 +20,8 @@ export type AwaErrorCode =
   | "JOB_CANCELLED"
   | "JOB_RESCUED"
   | "DEADLINE_EXCEEDED"
-  | "SHUTDOWN";
+  | "SHUTDOWN"
+  | "CRON_NOT_FOUND";
 
 /** Base class of every error Awa throws on purpose. */
 export class AwaError extends Error {
@@ -239,5 +240,21 @@ export class ClientStateError extends AwaError {
   constructor(message: string) {
     super("CLIENT_STATE", message);
     this.name = "ClientStateError";
+  }
+}
+
+// --- cron (docs/cron.md) ---
+
+/** An admin operation named a cron schedule that `awa.cron_jobs` does not hold. */
+export class CronNotFoundError extends AwaError {
+  /** The schedule name asked for. */
+  readonly cronName: string;
+  constructor(name: string) {
+    super(
+      "CRON_NOT_FOUND",
+      `no cron schedule named ${JSON.stringify(name)}; listCronJobs() shows the schedules`,
+    );
+    this.name = "CronNotFoundError";
+    this.cronName = name;
   }
 }

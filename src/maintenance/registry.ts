@@ -6,6 +6,7 @@
  */
 import { ValidationError } from "../errors.ts";
 import { checkObject, describeValue } from "../runtime/options.ts";
+import { cron } from "./cron.ts";
 import { fold } from "./fold.ts";
 import { type LeaderOptions, type ResolvedLeaderOptions, resolveLeader } from "./leader.ts";
 import { promote } from "./promote.ts";
@@ -15,7 +16,7 @@ import { runtimes } from "./runtimes.ts";
 import type { ClientSettings, EnabledService, LeaderStats, MaintenanceService } from "./service.ts";
 
 /** Every service, in the order a new term starts them. */
-export const SERVICES = [promote, rescue, rings, fold, runtimes] as const;
+export const SERVICES = [promote, rescue, rings, fold, runtimes, cron] as const;
 
 type Service = typeof SERVICES[number];
 // deno-lint-ignore no-explicit-any
@@ -28,7 +29,7 @@ type Intersection<U> = (U extends unknown ? (u: U) => void : never) extends (i: 
 /**
  * Maintenance settings of a client, by service; each service's options are optional, and
  * `false` turns that service off on this client (while it leads, nobody runs it). Unknown keys
- * are rejected. Services: `promote`, `rescue`, `rings`, `fold`, `runtimes`.
+ * are rejected. Services: `promote`, `rescue`, `rings`, `fold`, `runtimes`, `cron`.
  */
 export type MaintenanceOptions =
   & {

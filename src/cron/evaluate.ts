@@ -1,0 +1,66 @@
+/**
+ * One evaluation of every unpaused schedule, as the maintenance leader runs it each second: read
+ * the schedules and the server's clock, work out the fires each owes (fire_times.ts), and fire
+ * each schedule in one statement that advances its last fire only if it is still the value read
+ * (storage/cron.ts `fireCronJob`). A schedule another leader fired meanwhile is left alone.
+ * @module
+ */
+import type { Cron } from "croner";
+import { fireCronJob, readCronCandidates } from "../storage/cron.ts";
+import type { Store } from "../storage/store.ts";
+import { CATCH_UP_CAP, checkTimezone, dueFires, parseCron } from "./fire_times.ts";
+
+/** What one evaluation did. */
+export interface CronPass {
+  /** Jobs enqueued. */
+  fired: number;
+  /** Schedules whose fire found their last fire changed (another leader fired them). */
+  lost: number;
+  /** Schedules whose stored expression or time zone this runtime cannot read. */
+  unreadable: { name: string; expression: string; timezone: string; error: unknown }[];
+}
+
+/** Parsed expressions by time zone and text; bounded, since schedules come and go. */
+const parsed = new Map<string, Cron>();
+const PARSED_MAX = 10_000;
+
+function cronOf(expression: string, timezone: string): Cron {
+  const key = `${timezone}\n${expression}`;
+  let cron = parsed.get(key);
+  if (cron === undefined) {
+    cron = parseCron(expression, checkTimezone(timezone, "timezone"), "cron_expr");
+    if (parsed.size >= PARSED_MAX) parsed.clear();
+    parsed.set(key, cron);
+  }
+  return cron;
+}
+
+/**
+ * Evaluate and fire every unpaused schedule once. `now` replaces the server's clock (tests);
+ * `cap` bounds the fires of one catch_up schedule per pass (default 1000).
+ */
+export async function evaluateCron(
+  store: Store,
+  options: { now?: Date; cap?: number } = {},
+): Promise<CronPass> {
+  const pass: CronPass = { fired: 0, lost: 0, unreadable: [] };
+  for (const c of await readCronCandidates(store)) {
+    let cron: Cron;
+    try {
+      cron = cronOf(c.cron_expr, c.timezone);
+    } catch (error) {
+      pass.unreadable.push({ name: c.name, expression: c.cron_expr, timezone: c.timezone, error });
+      continue;
+    }
+    const fires = dueFires(cron, {
+      policy: c.missed_fire_policy,
+      lastEnqueuedAt: c.last_enqueued_at === null ? null : new Date(c.last_enqueued_at),
+      createdAt: new Date(c.created_at),
+    }, options.now ?? new Date(c.now), options.cap ?? CATCH_UP_CAP);
+    if (fires.length === 0) continue;
+    const ids = await fireCronJob(store, c.name, c.last_enqueued_at, fires);
+    if (ids.length === 0) pass.lost++;
+    pass.fired += ids.length;
+  }
+  return pass;
+}
