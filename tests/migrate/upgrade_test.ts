@@ -57,11 +57,13 @@ const REWRITTEN = [
 ];
 const ADDED = [
   "check_name",
+  "fire_cron_job",
   "lock_ring",
   "prune_refusal",
   "receipt_block",
   "receipt_id",
   "ring_head",
+  "trigger_cron_job",
 ];
 
 const fixtureDir = new URL("../fixtures/schema_v9/", import.meta.url);
