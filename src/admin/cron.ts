@@ -146,11 +146,14 @@ function one(rows: CronJobRow[], name: string): CronJobRow {
 }
 
 /** Every schedule, by name, with its next fire after `options.now` (default now). */
-export function listCronJobs(db: Db, options: ListCronJobsOptions = {}): Promise<CronJobInfo[]> {
+export async function listCronJobs(
+  db: Db,
+  options: ListCronJobsOptions = {},
+): Promise<CronJobInfo[]> {
   const o = checkOptions<ListCronJobsOptions>(options, "options", LIST_KEYS);
   const schema = checkSchema(o.schema, "options.schema");
   const now = o.now === undefined ? undefined : checkDate(o.now, "options.now");
-  return withStore(db, schema, "listCronJobs", async (store) => {
+  return await withStore(db, schema, "listCronJobs", async (store) => {
     const rows = await listRows(store);
     const at = now ?? new Date();
     return rows.map((r) => infoOf(r, at));
@@ -162,7 +165,7 @@ export function listCronJobs(db: Db, options: ListCronJobsOptions = {}): Promise
  * every runtime's sync. Its last fire stays, so resuming follows its missed-fire policy.
  * Pausing a paused schedule changes nothing. Throws {@link CronNotFoundError}.
  */
-export function pauseCronJob(
+export async function pauseCronJob(
   db: Db,
   name: string,
   options: PauseCronJobOptions = {},
@@ -171,7 +174,7 @@ export function pauseCronJob(
   const o = checkOptions<PauseCronJobOptions>(options, "options", PAUSE_KEYS);
   const schema = checkSchema(o.schema, "options.schema");
   const by = o.pausedBy === undefined ? null : checkText(o.pausedBy, "options.pausedBy", 200);
-  return withStore(db, schema, "pauseCronJob", async (store) => {
+  return await withStore(db, schema, "pauseCronJob", async (store) => {
     return infoOf(one(await pauseRow(store, name, by), name), new Date());
   });
 }
@@ -180,7 +183,7 @@ export function pauseCronJob(
  * Resume schedule `name`. Fires missed while it was paused follow its policy: `coalesce`
  * enqueues the latest one, `catch_up` all of them. Throws {@link CronNotFoundError}.
  */
-export function resumeCronJob(
+export async function resumeCronJob(
   db: Db,
   name: string,
   options: CronAdminOptions = {},
@@ -188,7 +191,7 @@ export function resumeCronJob(
   checkCronName(name);
   const o = checkOptions<CronAdminOptions>(options, "options", ADMIN_KEYS);
   const schema = checkSchema(o.schema, "options.schema");
-  return withStore(db, schema, "resumeCronJob", async (store) => {
+  return await withStore(db, schema, "resumeCronJob", async (store) => {
     return infoOf(one(await resumeRow(store, name), name), new Date());
   });
 }
@@ -198,7 +201,7 @@ export function resumeCronJob(
  * `cron_name` in its metadata; the timetable (its last fire) does not move. Returns the job id.
  * Throws {@link CronNotFoundError}.
  */
-export function triggerCronJob(
+export async function triggerCronJob(
   db: Db,
   name: string,
   options: CronAdminOptions = {},
@@ -206,7 +209,7 @@ export function triggerCronJob(
   checkCronName(name);
   const o = checkOptions<CronAdminOptions>(options, "options", ADMIN_KEYS);
   const schema = checkSchema(o.schema, "options.schema");
-  return withStore(db, schema, "triggerCronJob", async (store) => {
+  return await withStore(db, schema, "triggerCronJob", async (store) => {
     const id = await triggerRow(store, name);
     if (id === null) throw new CronNotFoundError(name);
     return Number(id);
@@ -218,7 +221,7 @@ export function triggerCronJob(
  * that still declares the schedule writes it back at its next sync (within 60 s): remove it from
  * the code first.
  */
-export function removeCronJob(
+export async function removeCronJob(
   db: Db,
   name: string,
   options: CronAdminOptions = {},
@@ -226,5 +229,5 @@ export function removeCronJob(
   checkCronName(name);
   const o = checkOptions<CronAdminOptions>(options, "options", ADMIN_KEYS);
   const schema = checkSchema(o.schema, "options.schema");
-  return withStore(db, schema, "removeCronJob", (store) => removeRow(store, name));
+  return await withStore(db, schema, "removeCronJob", (store) => removeRow(store, name));
 }

@@ -18,6 +18,8 @@ export interface CronPass {
   lost: number;
   /** Schedules whose stored expression or time zone this runtime cannot read. */
   unreadable: { name: string; expression: string; timezone: string; error: unknown }[];
+  /** The clock this pass evaluated at (null when no schedule was unpaused). */
+  now: Date | null;
 }
 
 /** Parsed expressions by time zone and text; bounded, since schedules come and go. */
@@ -35,15 +37,25 @@ function cronOf(expression: string, timezone: string): Cron {
   return cron;
 }
 
-/**
- * Evaluate and fire every unpaused schedule once. `now` replaces the server's clock (tests);
- * `cap` bounds the fires of one catch_up schedule per pass (default 1000).
- */
+/** Options of {@link evaluateCron}. */
+export interface EvaluateOptions {
+  /** Replaces the server's clock (tests). */
+  now?: Date;
+  /**
+   * When this evaluator's previous pass looked (its `now`): fires due since then came due
+   * between two passes and are all owed, even by `coalesce` schedules (see `dueFires`).
+   */
+  previous?: Date | null;
+  /** Fires of one catch_up schedule per pass at most. Default 1000. */
+  cap?: number;
+}
+
+/** Evaluate and fire every unpaused schedule once. */
 export async function evaluateCron(
   store: Store,
-  options: { now?: Date; cap?: number } = {},
+  options: EvaluateOptions = {},
 ): Promise<CronPass> {
-  const pass: CronPass = { fired: 0, lost: 0, unreadable: [] };
+  const pass: CronPass = { fired: 0, lost: 0, unreadable: [], now: null };
   for (const c of await readCronCandidates(store)) {
     let cron: Cron;
     try {
@@ -52,11 +64,18 @@ export async function evaluateCron(
       pass.unreadable.push({ name: c.name, expression: c.cron_expr, timezone: c.timezone, error });
       continue;
     }
-    const fires = dueFires(cron, {
-      policy: c.missed_fire_policy,
-      lastEnqueuedAt: c.last_enqueued_at === null ? null : new Date(c.last_enqueued_at),
-      createdAt: new Date(c.created_at),
-    }, options.now ?? new Date(c.now), options.cap ?? CATCH_UP_CAP);
+    pass.now = options.now ?? new Date(c.now);
+    const fires = dueFires(
+      cron,
+      {
+        policy: c.missed_fire_policy,
+        lastEnqueuedAt: c.last_enqueued_at === null ? null : new Date(c.last_enqueued_at),
+        createdAt: new Date(c.created_at),
+      },
+      pass.now,
+      options.cap ?? CATCH_UP_CAP,
+      options.previous ?? null,
+    );
     if (fires.length === 0) continue;
     const ids = await fireCronJob(store, c.name, c.last_enqueued_at, fires);
     if (ids.length === 0) pass.lost++;

@@ -58,7 +58,8 @@ export function parseCron(expression: unknown, timezone: string, field: string):
     throw new ValidationError(
       field,
       `${describe(expression)} has ${parts.length} fields; use 5 (minute hour day month weekday) ` +
-        "or 6 with leading seconds" + (parts.length === 7 ? " (a year field is not supported)" : ""),
+        "or 6 with leading seconds" +
+        (parts.length === 7 ? " (a year field is not supported)" : ""),
     );
   }
   let cron: Cron;
@@ -96,26 +97,43 @@ export interface FireState {
 }
 
 /**
- * The fires a schedule owes at `now`, in order: those in `(lastEnqueuedAt, now]`. `coalesce`
- * owes only the latest of them; `catch_up` every one, at most `cap` (the earliest ones; the rest
- * are owed at the next evaluation). A schedule never fired looks back only to `createdAt` minus
- * one minute and owes at most the latest fire since, whatever its policy: a new schedule never
- * backfills.
+ * The fires a schedule owes at `now`, in order: those in `(lastEnqueuedAt, now]`. `catch_up`
+ * owes every one, at most `cap` (the earliest ones; the rest are owed at the next evaluation).
+ * `coalesce` owes the latest one only, unless `previous` says when the evaluator last looked: a
+ * fire that fell due since then was not missed but came due between two evaluations, so every
+ * such fire is owed (a 1 s evaluation that ran 1.01 s after the last one owes both seconds).
+ * A schedule never fired looks back only to `createdAt` minus one minute and owes at most the
+ * latest fire since, whatever its policy: a new schedule never backfills.
  */
-export function dueFires(cron: Cron, state: FireState, now: Date, cap = CATCH_UP_CAP): Date[] {
+export function dueFires(
+  cron: Cron,
+  state: FireState,
+  now: Date,
+  cap = CATCH_UP_CAP,
+  previous: Date | null = null,
+): Date[] {
   const first = state.lastEnqueuedAt === null;
   const from = first
     ? new Date(state.createdAt.getTime() - FIRST_LOOKBACK_MS)
     : state.lastEnqueuedAt as Date;
   const earliest = cron.nextRun(from);
   if (earliest === null || earliest > now) return [];
-  if (first || state.policy === "coalesce") {
-    // Fires at exactly `now` count: look back from just after it.
-    const [latest] = cron.previousRuns(1, new Date(now.getTime() + 1));
-    return [latest !== undefined && latest > earliest ? latest : earliest];
+  if (!first && state.policy === "catch_up") return firesFrom(cron, earliest, now, cap);
+  if (!first && previous !== null && previous < now) {
+    const sinceLastLook = cron.nextRun(previous > from ? previous : from);
+    if (sinceLastLook !== null && sinceLastLook <= now) {
+      return firesFrom(cron, sinceLastLook, now, cap);
+    }
   }
+  // Fires at exactly `now` count: look back from just after it.
+  const [latest] = cron.previousRuns(1, new Date(now.getTime() + 1));
+  return [latest !== undefined && latest > earliest ? latest : earliest];
+}
+
+/** Fires from `start` (a fire) up to `now`, at most `cap`. */
+function firesFrom(cron: Cron, start: Date, now: Date, cap: number): Date[] {
   const out: Date[] = [];
-  for (let t: Date | null = earliest; t !== null && t <= now && out.length < cap;) {
+  for (let t: Date | null = start; t !== null && t <= now && out.length < cap;) {
     out.push(t);
     t = cron.nextRun(t);
   }

@@ -25,6 +25,13 @@ export interface CronStats {
 /** Schedules already reported as unreadable, so each is reported once per process. */
 const reported = new Set<string>();
 
+/**
+ * When each runner's last pass looked (server clock, ms). A pass owes every fire that fell due
+ * since, so that evaluation jitter (a pass 1.01 s after the last) never coalesces away a fire of
+ * an every-second schedule; only fires due before then, when no leader looked, are missed.
+ */
+const lastLook = new WeakMap<object, { server: Date; localMs: number }>();
+
 export const cron: MaintenanceService<
   "cron",
   CronServiceOptions,
@@ -37,8 +44,14 @@ export const cron: MaintenanceService<
     return { intervalMs: intIn(o.intervalMs, `${field}.intervalMs`, 1, HOUR_MS, 1000) };
   },
   newStats: () => ({ cronFired: 0, cronRacesLost: 0 }),
-  async tick(ctx, _options, stats) {
-    const pass = await evaluateCron(ctx.store);
+  async tick(ctx, options, stats) {
+    const before = lastLook.get(ctx);
+    const startedMs = Date.now();
+    // A look of an earlier term (this process was follower since) says nothing about now.
+    const recent = before !== undefined &&
+      startedMs - before.localMs <= 3 * options.intervalMs + 1000;
+    const pass = await evaluateCron(ctx.store, { previous: recent ? before.server : null });
+    if (pass.now !== null) lastLook.set(ctx, { server: pass.now, localMs: startedMs });
     stats.cronFired += pass.fired;
     stats.cronRacesLost += pass.lost;
     for (const u of pass.unreadable) {

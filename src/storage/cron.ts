@@ -74,8 +74,12 @@ export async function upsertCronJobs(store: Store, schedules: CronSchedule[]): P
     metadata: s.metadataJson,
     missed_fire: s.missedFire,
   }));
-  const out = await store.run("upsertCronJobs", `WITH w AS (${UPSERT_SQL} RETURNING 1)
-    SELECT count(*)::int AS n FROM w`, [JSON.stringify(rows)]);
+  const out = await store.run(
+    "upsertCronJobs",
+    `WITH w AS (${UPSERT_SQL} RETURNING 1)
+    SELECT count(*)::int AS n FROM w`,
+    [JSON.stringify(rows)],
+  );
   return (out[0] as { n: number }).n;
 }
 

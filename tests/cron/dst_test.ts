@@ -21,7 +21,11 @@ function simulate(
   let last: Date | null = new Date(from);
   const fired: string[] = [];
   for (let now = Date.parse(from); now <= Date.parse(to); now += stepMs) {
-    const due = dueFires(cron, { policy, lastEnqueuedAt: last, createdAt: new Date(from) }, new Date(now));
+    const due = dueFires(
+      cron,
+      { policy, lastEnqueuedAt: last, createdAt: new Date(from) },
+      new Date(now),
+    );
     for (const f of due) fired.push(f.toISOString());
     if (due.length > 0) last = due.at(-1)!;
   }
@@ -90,7 +94,9 @@ Deno.test("6-field expressions fire on seconds; a fire at exactly now is due", (
     createdAt: new Date("2025-01-01T00:00:00Z"),
   };
   assert.deepEqual(
-    dueFires(cron, state, new Date("2026-01-01T00:01:00Z")).map((d) => d.toISOString().slice(11, 19)),
+    dueFires(cron, state, new Date("2026-01-01T00:01:00Z")).map((d) =>
+      d.toISOString().slice(11, 19)
+    ),
     ["00:00:15", "00:00:30", "00:00:45", "00:01:00"],
   );
   assert.deepEqual(dueFires(cron, state, new Date("2026-01-01T00:00:14.999Z")), []);
@@ -99,6 +105,15 @@ Deno.test("6-field expressions fire on seconds; a fire at exactly now is due", (
 Deno.test("day of month and day of week combine with OR", () => {
   // The 13th, or any Friday: in February 2026 the 13th is itself a Friday.
   const cron = parseCron("0 0 13 * 5", "UTC", "expression");
-  const fires = cron.nextRuns(6, new Date("2026-01-31T00:00:00Z")).map((d) => d.toISOString().slice(0, 10));
-  assert.deepEqual(fires, ["2026-02-06", "2026-02-13", "2026-02-20", "2026-02-27", "2026-03-06", "2026-03-13"]);
+  const fires = cron.nextRuns(6, new Date("2026-01-31T00:00:00Z")).map((d) =>
+    d.toISOString().slice(0, 10)
+  );
+  assert.deepEqual(fires, [
+    "2026-02-06",
+    "2026-02-13",
+    "2026-02-20",
+    "2026-02-27",
+    "2026-03-06",
+    "2026-03-13",
+  ]);
 });

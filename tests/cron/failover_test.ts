@@ -91,7 +91,8 @@ Deno.test({
       }
     }
     lateness.sort((a, b) => a - b);
-    const pct = (p: number) => lateness[Math.min(lateness.length - 1, Math.floor(p * lateness.length))];
+    const pct = (p: number) =>
+      lateness[Math.min(lateness.length - 1, Math.floor(p * lateness.length))];
     console.log(
       `${fires.length} fires over ${RUN_S} s, ${killedAt.length} leader kills, ` +
         `${gaps.length} gaps (ms: ${gaps.join(", ") || "none"}), ` +

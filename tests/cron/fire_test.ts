@@ -144,4 +144,39 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "coalesce owes every fire that came due since the previous pass (evaluation jitter)",
+  ...POOL_TEST,
+  async fn() {
+    await declare(sql, "jitter", "* * * * * *");
+    const last = await setLastFire(sql, "jitter", 0);
+    const t0 = last.getTime();
+    // Passes at +0.99 s and then 1.02 s later: two seconds came due between them.
+    assert.equal((await evaluate(sql, new Date(t0 + 990))).fired, 0);
+    const pass = await evaluateCron(store, {
+      now: new Date(t0 + 2010),
+      previous: new Date(t0 + 990),
+    });
+    assert.equal(pass.fired, 2);
+    assert.deepEqual(await fireTimesOf(sql, "jitter"), [
+      new Date(t0 + 1000).toISOString(),
+      new Date(t0 + 2000).toISOString(),
+    ]);
+    // Without a recent previous pass (a new leader), missed fires coalesce into the latest.
+    assert.equal((await evaluate(sql, new Date(t0 + 6500))).fired, 1);
+    assert.equal((await fireTimesOf(sql, "jitter")).at(-1), new Date(t0 + 6000).toISOString());
+    // With one, only the fires since it count as on time; older ones were missed.
+    const p2 = await evaluateCron(store, {
+      now: new Date(t0 + 12_000),
+      previous: new Date(t0 + 10_500),
+    });
+    assert.equal(p2.fired, 2, "11 s and 12 s; 7 s to 10 s were missed and coalesced away");
+    assert.deepEqual((await fireTimesOf(sql, "jitter")).slice(-2), [
+      new Date(t0 + 11_000).toISOString(),
+      new Date(t0 + 12_000).toISOString(),
+    ]);
+    await sql`DELETE FROM awa.cron_jobs`;
+  },
+});
+
 Deno.test({ name: "close database", ...POOL_TEST, fn: () => t.close() });
