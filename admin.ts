@@ -22,3 +22,4 @@ export {
   resumeCronJob,
   triggerCronJob,
 } from "./src/admin/cron.ts";
+export type { MissedFirePolicy } from "./src/cron/fire_times.ts";

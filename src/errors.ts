@@ -249,6 +249,7 @@ export class ClientStateError extends AwaError {
 export class CronNotFoundError extends AwaError {
   /** The schedule name asked for. */
   readonly cronName: string;
+  /** The error for schedule `name`, which does not exist. */
   constructor(name: string) {
     super(
       "CRON_NOT_FOUND",

@@ -24,23 +24,37 @@ import { checkDate, checkOptions, checkText } from "../validate.ts";
 
 /** A schedule as stored, with its next fire. */
 export interface CronJobInfo {
+  /** The schedule's name (its key). */
   name: string;
+  /** The cron expression, 5 fields or 6 with leading seconds. */
   expression: string;
   /** IANA time zone the expression is read in. */
   timezone: string;
+  /** Job kind of every fire. */
   kind: string;
+  /** Queue of the jobs. */
   queue: string;
+  /** Args of every job. */
   args: unknown;
+  /** Priority of the jobs, 1 to 4. */
   priority: number;
+  /** Attempts of each job, 1 to 1000. */
   maxAttempts: number;
+  /** Tags of the jobs. */
   tags: string[];
+  /** Metadata merged into every job's. */
   metadata: Record<string, unknown>;
+  /** What happens to missed fires. */
   missedFire: MissedFirePolicy;
   /** The latest fire enqueued; null before the first. */
   lastEnqueuedAt: Date | null;
+  /** When it was paused; null while it runs. */
   pausedAt: Date | null;
+  /** Who paused it, as given to {@link pauseCronJob}. */
   pausedBy: string | null;
+  /** When it was first registered. */
   createdAt: Date;
+  /** When its definition or pause last changed. */
   updatedAt: Date;
   /** The next fire after now, as an instant (print with `toISOString()` for UTC). */
   nextFireAt: Date | null;
