@@ -154,6 +154,17 @@ async function withStore<T>(
   }
 }
 
+/** Check a schedule name and the options of one operation; returns them with the schema. */
+function checkTarget<O extends CronAdminOptions>(
+  name: unknown,
+  options: unknown,
+  keys: ReadonlySet<string>,
+): { o: Partial<O>; schema: string } {
+  checkCronName(name);
+  const o = checkOptions<O>(options, "options", keys);
+  return { o, schema: checkSchema(o.schema, "options.schema") };
+}
+
 function one(rows: CronJobRow[], name: string): CronJobRow {
   if (rows.length === 0) throw new CronNotFoundError(name);
   return rows[0];
@@ -184,13 +195,14 @@ export async function pauseCronJob(
   name: string,
   options: PauseCronJobOptions = {},
 ): Promise<CronJobInfo> {
-  checkCronName(name);
-  const o = checkOptions<PauseCronJobOptions>(options, "options", PAUSE_KEYS);
-  const schema = checkSchema(o.schema, "options.schema");
+  const { o, schema } = checkTarget<PauseCronJobOptions>(name, options, PAUSE_KEYS);
   const by = o.pausedBy === undefined ? null : checkText(o.pausedBy, "options.pausedBy", 200);
-  return await withStore(db, schema, "pauseCronJob", async (store) => {
-    return infoOf(one(await pauseRow(store, name, by), name), new Date());
-  });
+  return await withStore(
+    db,
+    schema,
+    "pauseCronJob",
+    async (store) => infoOf(one(await pauseRow(store, name, by), name), new Date()),
+  );
 }
 
 /**
@@ -202,12 +214,13 @@ export async function resumeCronJob(
   name: string,
   options: CronAdminOptions = {},
 ): Promise<CronJobInfo> {
-  checkCronName(name);
-  const o = checkOptions<CronAdminOptions>(options, "options", ADMIN_KEYS);
-  const schema = checkSchema(o.schema, "options.schema");
-  return await withStore(db, schema, "resumeCronJob", async (store) => {
-    return infoOf(one(await resumeRow(store, name), name), new Date());
-  });
+  const { schema } = checkTarget(name, options, ADMIN_KEYS);
+  return await withStore(
+    db,
+    schema,
+    "resumeCronJob",
+    async (store) => infoOf(one(await resumeRow(store, name), name), new Date()),
+  );
 }
 
 /**
@@ -220,9 +233,7 @@ export async function triggerCronJob(
   name: string,
   options: CronAdminOptions = {},
 ): Promise<number> {
-  checkCronName(name);
-  const o = checkOptions<CronAdminOptions>(options, "options", ADMIN_KEYS);
-  const schema = checkSchema(o.schema, "options.schema");
+  const { schema } = checkTarget(name, options, ADMIN_KEYS);
   return await withStore(db, schema, "triggerCronJob", async (store) => {
     const id = await triggerRow(store, name);
     if (id === null) throw new CronNotFoundError(name);
@@ -240,8 +251,6 @@ export async function removeCronJob(
   name: string,
   options: CronAdminOptions = {},
 ): Promise<boolean> {
-  checkCronName(name);
-  const o = checkOptions<CronAdminOptions>(options, "options", ADMIN_KEYS);
-  const schema = checkSchema(o.schema, "options.schema");
+  const { schema } = checkTarget(name, options, ADMIN_KEYS);
   return await withStore(db, schema, "removeCronJob", (store) => removeRow(store, name));
 }

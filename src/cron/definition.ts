@@ -15,6 +15,7 @@ import {
   type JobDefinition,
   runValidator,
 } from "../job.ts";
+import { checkMetadata } from "../producer/options.ts";
 import { checkOptions, describe } from "../validate.ts";
 import { checkTimezone, type MissedFirePolicy, parseCron } from "./fire_times.ts";
 
@@ -76,19 +77,13 @@ export function checkCronName(name: unknown, field = "name"): string {
 }
 
 function checkCronMetadata(metadata: unknown, field: string): string {
-  if (metadata === undefined) return "{}";
-  if (typeof metadata !== "object" || metadata === null || Array.isArray(metadata)) {
-    throw new ValidationError(field, `must be a plain JSON object, got ${describe(metadata)}`);
-  }
-  for (const key of Object.keys(metadata)) {
-    if (key.startsWith("awa:")) {
-      throw new ValidationError(`${field}.${key}`, "keys starting with awa: are reserved");
-    }
+  const json = checkMetadata(metadata, field);
+  for (const key of Object.keys(metadata ?? {})) {
     if (WRITTEN_KEYS.has(key)) {
       throw new ValidationError(`${field}.${key}`, "is written by Awa on every cron job");
     }
   }
-  return checkJson(metadata, field);
+  return json;
 }
 
 function checkPolicy(v: unknown, field: string): MissedFirePolicy {
