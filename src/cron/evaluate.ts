@@ -26,6 +26,8 @@ export interface CronPass {
   unreadable: { name: string; expression: string; timezone: string; error: unknown }[];
   /** The clock this pass evaluated at (null when no schedule was unpaused). */
   now: Date | null;
+  /** The soonest fire after this pass of the schedules it read, ms since the epoch (or Infinity). */
+  next: number;
 }
 
 /** Parsed expressions by time zone and text; bounded, since schedules come and go. */
@@ -75,7 +77,7 @@ export async function evaluateCron(
   store: Store,
   options: EvaluateOptions = {},
 ): Promise<CronPass> {
-  const pass: CronPass = { fired: 0, lost: 0, unreadable: [], now: null };
+  const pass: CronPass = { fired: 0, lost: 0, unreadable: [], now: null, next: Infinity };
   for (const c of await readCronCandidates(store)) {
     let cron: Cron;
     try {
@@ -93,7 +95,10 @@ export async function evaluateCron(
       const from = lastFire ?? new Date(createdAt.getTime() - FIRST_LOOKBACK_MS);
       earliest = remember(waiting, key, cron.nextRun(from)?.getTime() ?? Infinity);
     }
-    if (earliest > now.getTime()) continue;
+    if (earliest > now.getTime()) {
+      pass.next = Math.min(pass.next, earliest);
+      continue;
+    }
     const fires = dueFires(
       cron,
       {
@@ -108,6 +113,7 @@ export async function evaluateCron(
     if (fires.length === 0) continue;
     const ids = await fireCronJob(store, c.name, c.last_enqueued_at, fires);
     if (ids.length === 0) pass.lost++;
+    else pass.next = Math.min(pass.next, cron.nextRun(fires.at(-1)!)?.getTime() ?? Infinity);
     pass.fired += ids.length;
   }
   return pass;

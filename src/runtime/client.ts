@@ -40,6 +40,7 @@ import {
 import { MaintenanceRunner } from "../maintenance/service.ts";
 import { type CronOptions, defineCronSchedule } from "../cron/definition.ts";
 import { CronSync } from "../cron/sync.ts";
+import { endCronWaits } from "../maintenance/cron.ts";
 import { Notifier, type Subscription } from "../db/notifier.ts";
 import {
   boolOr,
@@ -494,6 +495,7 @@ export class Client {
     if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
     this.#cron.stop();
     await this.#maintenance?.stop();
+    endCronWaits(core.instanceId);
     await this.#lockSql?.end({ timeout: 5 });
     await Promise.all(this.#subscriptions.splice(0).map((s) => s.unsubscribe()));
     try {
