@@ -17,7 +17,8 @@ const sql = t.sql;
 const fireMs = (s: string) => Date.parse(s.replace(" ", "T").replace(/\+00$/, "Z"));
 
 Deno.test({
-  name: "cron: intervalMs defaults to 1000, is an integer from 1 ms to 1 hour, unknown keys refused",
+  name:
+    "cron: intervalMs defaults to 1000, is an integer from 1 ms to 1 hour, unknown keys refused",
   ...POOL_TEST,
   fn() {
     const field = "maintenance.cron";
@@ -46,7 +47,9 @@ Deno.test({
     }
     assert.ok(took < 3000, `the tick took ${took} ms`);
     console.log(
-      `tick ${took} ms, lateness ${jobs.map((j) => j.createdAt.getTime() - fireMs(j.fireTime!))} ms`,
+      `tick ${took} ms, lateness ${
+        jobs.map((j) => j.createdAt.getTime() - fireMs(j.fireTime!))
+      } ms`,
     );
     await sql`DELETE FROM awa.cron_jobs`;
   },
