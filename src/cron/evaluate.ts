@@ -28,6 +28,8 @@ export interface CronPass {
   now: Date | null;
   /** The soonest fire after this pass of the schedules it read, ms since the epoch (or Infinity). */
   next: number;
+  /** Local clock (`Date.now()`) when the read returned. */
+  readAtMs: number;
 }
 
 /** Parsed expressions by time zone and text; bounded, since schedules come and go. */
@@ -77,8 +79,16 @@ export async function evaluateCron(
   store: Store,
   options: EvaluateOptions = {},
 ): Promise<CronPass> {
-  const pass: CronPass = { fired: 0, lost: 0, unreadable: [], now: null, next: Infinity };
-  for (const c of await readCronCandidates(store)) {
+  const candidates = await readCronCandidates(store);
+  const pass: CronPass = {
+    fired: 0,
+    lost: 0,
+    unreadable: [],
+    now: null,
+    next: Infinity,
+    readAtMs: Date.now(),
+  };
+  for (const c of candidates) {
     let cron: Cron;
     try {
       cron = cronOf(c.cron_expr, c.timezone);

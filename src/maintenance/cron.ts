@@ -35,7 +35,7 @@ const lastLook = new WeakMap<object, { server: Date; localMs: number }>();
 /** Slack after a fire time before the pass that enqueues it, in ms: the clock must have passed it. */
 const ALIGN_SLACK_MS = 3;
 
-/** Waits for a fire within one tick at most (each followed by a pass). */
+/** Waits for a fire within one tick at most, each followed by a pass: a tick lasts a few s at most. */
 const MAX_WAITS = 4;
 
 /** Pending waits of each client (by instance id), ended at its shutdown. */
@@ -70,7 +70,7 @@ async function evaluatePass(
   ctx: ServiceContext,
   options: Required<CronServiceOptions>,
   stats: CronStats,
-): Promise<{ pass: CronPass; startedMs: number }> {
+): Promise<{ pass: CronPass; seenAtMs: number }> {
   const before = lastLook.get(ctx);
   const startedMs = Date.now();
   // A look of an earlier term (this process was follower since) says nothing about now.
@@ -86,7 +86,8 @@ async function evaluatePass(
     reported.add(key);
     ctx.emit("error", { error: u.error, where: `maintenance cron schedule ${u.name}` });
   }
-  return { pass, startedMs };
+  // The server read its clock about halfway through the read's round trip.
+  return { pass, seenAtMs: (startedMs + pass.readAtMs) / 2 };
 }
 
 export const cron: MaintenanceService<
@@ -102,21 +103,20 @@ export const cron: MaintenanceService<
   },
   newStats: () => ({ cronFired: 0, cronRacesLost: 0 }),
   /**
-   * Evaluate; then, when the soonest fire comes before the next tick would, wait for it and
-   * evaluate again. So ticks settle just after fire times and fires are enqueued within a few
-   * ms, instead of up to one interval late.
+   * Evaluate; then, while the soonest fire comes before the next tick would, wait for it and
+   * evaluate again (a few times at most). So fires are enqueued a few ms after their time,
+   * instead of up to one interval late.
    */
   async tick(ctx, options, stats) {
-    const tickStarted = Date.now();
-    let { pass, startedMs } = await evaluatePass(ctx, options, stats);
-    // The wait is measured from before the read, so a pass may wake a little early and find
-    // the fire not yet due; it then waits the rest. Bounded: the tick never runs past the
-    // interval it would have waited anyway.
+    let { pass, seenAtMs } = await evaluatePass(ctx, options, stats);
+    // Waiting is worth it whenever the fire comes before the next tick would start (one
+    // interval after this one ends). A pass that wakes a little early (the server's clock was
+    // read at an estimated instant) finds the fire not yet due and waits the rest.
     for (let round = 0; round < MAX_WAITS && pass.now !== null; round++) {
-      const wait = pass.next - pass.now.getTime() - (Date.now() - startedMs) + ALIGN_SLACK_MS;
-      if (!(wait > 0) || Date.now() + wait - tickStarted >= options.intervalMs) return;
+      const wait = pass.next - pass.now.getTime() - (Date.now() - seenAtMs) + ALIGN_SLACK_MS;
+      if (!(wait > 0) || wait >= options.intervalMs) return;
       if (await waitFor(ctx.instanceId, wait)) return;
-      ({ pass, startedMs } = await evaluatePass(ctx, options, stats));
+      ({ pass, seenAtMs } = await evaluatePass(ctx, options, stats));
     }
   },
 };

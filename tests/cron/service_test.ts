@@ -41,11 +41,12 @@ Deno.test({
     const stats = await p.tick();
     const took = Date.now() - started;
     const jobs = await jobsOf(sql, "every_second");
-    assert.ok(stats.cronFired >= 1, "the next second was fired within the tick");
+    assert.ok(stats.cronFired >= 2, "the seconds after the first pass were fired within the tick");
     for (const j of jobs) {
       assert.ok(j.createdAt.getTime() >= fireMs(j.fireTime!), "enqueued after its fire time");
     }
-    assert.ok(took < 3000, `the tick took ${took} ms`);
+    // At most 4 waits of less than one interval each, then the tick ends.
+    assert.ok(took < 4 * 1000 + 2000, `the tick took ${took} ms`);
     console.log(
       `tick ${took} ms, lateness ${
         jobs.map((j) => j.createdAt.getTime() - fireMs(j.fireTime!))
