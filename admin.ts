@@ -1,7 +1,7 @@
 /**
  * The admin layer of Awa (`@awa/awa/admin`): find, inspect, retry and cancel any job, drain,
  * pause and resume queues, exact queue stats, the DLQ, the retention of finished jobs, live
- * runtimes, storage status and least-privilege access levels. Every function takes a `Db` (a
+ * runtimes, storage status, least-privilege access levels and cron schedules. Every function takes a `Db` (a
  * pool, the caller's transaction, or a node-postgres handle). See docs/admin.md and
  * docs/operations.md.
  *
@@ -76,8 +76,22 @@ export { type AccessGrants, grantAccess } from "./src/admin/roles.ts";
 export {
   AwaError,
   type AwaErrorCode,
+  CronNotFoundError,
   JobNotFoundError,
   JobStateError,
   PermissionDeniedError,
 } from "./src/errors.ts";
 export type { Db, PgExecutor, PgQueryable } from "./src/db/executor.ts";
+// ---- admin layer: cron schedules (docs/cron.md) ----
+export {
+  type CronAdminOptions,
+  type CronJobInfo,
+  listCronJobs,
+  type ListCronJobsOptions,
+  pauseCronJob,
+  type PauseCronJobOptions,
+  removeCronJob,
+  resumeCronJob,
+  triggerCronJob,
+} from "./src/admin/cron.ts";
+export type { MissedFirePolicy } from "./src/cron/fire_times.ts";

@@ -16,6 +16,7 @@ export {
   AwaError,
   type AwaErrorCode,
   ClientStateError,
+  CronNotFoundError,
   DatabaseError,
   DeadlineExceededError,
   JobCancelledError,
@@ -119,6 +120,9 @@ export type { RuntimesOptions, RuntimesStats } from "./src/maintenance/runtimes.
 export type { HistoryOptions, HistoryStats } from "./src/maintenance/history.ts";
 export type { DlqCleanupOptions, DlqCleanupStats } from "./src/maintenance/dlq_cleanup.ts";
 export { cancelByUniqueKey, type CancelByUniqueKeyOptions } from "./src/producer/cancel.ts";
+export type { CronOptions } from "./src/cron/definition.ts";
+export type { MissedFirePolicy } from "./src/cron/fire_times.ts";
+export type { CronServiceOptions, CronStats } from "./src/maintenance/cron.ts";
 
 // --- Pub/sub and cache: Postgres-only companions (docs/pubsub.md, docs/cache.md) ---
 export { PayloadTooLargeError } from "./src/errors.ts";

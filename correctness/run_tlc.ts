@@ -82,6 +82,7 @@ function suite(): Case[] {
   const seg = spec("AwaSegmentedStorage");
   const lock = spec("AwaStorageLockOrder");
   const route = spec("AwaPartitionedQueueRouting");
+  const cron = spec("AwaCron");
   const cases: Case[] = [
     { spec: seg, cfg: cfg("AwaSegmentedStorage"), expect: PASS },
     { spec: seg, cfg: cfg("AwaSegmentedStorage_Races"), expect: PASS },
@@ -157,6 +158,11 @@ function suite(): Case[] {
       cfg: cfg("AwaPartitionedQueueRouting_BrokenCorrelated"),
       expect: violation("CorrelatedPartitionShardCoverage"),
     },
+    { spec: cron, cfg: cfg("AwaCron"), expect: PASS },
+    { spec: cron, cfg: cfg("AwaCron_CatchUp"), expect: PASS },
+    { spec: cron, cfg: cfg("AwaCron_BrokenReadThenInsert"), expect: violation("NoDoubleFire") },
+    { spec: cron, cfg: cfg("AwaCron_BrokenSplit"), expect: violation("NoLostFire") },
+    { spec: cron, cfg: cfg("AwaCron"), expect: violation("ProbeOverlap"), probe: "ProbeOverlap" },
   ];
   for (const t of EXAMPLE_TRACES) {
     cases.push({

@@ -28,7 +28,9 @@ export type AwaErrorCode =
   | "JOB_NOT_FOUND"
   | "JOB_STATE"
   // admin layer: queues, runtimes, storage status, roles
-  | "PERMISSION_DENIED";
+  | "PERMISSION_DENIED"
+  // cron
+  | "CRON_NOT_FOUND";
 
 /** Base class of every error Awa throws on purpose. */
 export class AwaError extends Error {
@@ -361,5 +363,22 @@ export class PermissionDeniedError extends AwaError {
     );
     this.name = "PermissionDeniedError";
     this.operation = operation;
+  }
+}
+
+// --- cron (docs/cron.md) ---
+
+/** An admin operation named a cron schedule that `awa.cron_jobs` does not hold. */
+export class CronNotFoundError extends AwaError {
+  /** The schedule name asked for. */
+  readonly cronName: string;
+  /** The error for schedule `name`, which does not exist. */
+  constructor(name: string) {
+    super(
+      "CRON_NOT_FOUND",
+      `no cron schedule named ${JSON.stringify(name)}; listCronJobs() shows the schedules`,
+    );
+    this.name = "CronNotFoundError";
+    this.cronName = name;
   }
 }

@@ -7,6 +7,7 @@
 import { ValidationError } from "../errors.ts";
 import { cacheSweep, type CacheSweepOptions, type CacheSweepStats } from "./cache_sweep.ts";
 import { checkObject, describeValue } from "../runtime/options.ts";
+import { cron, type CronServiceOptions, type CronStats } from "./cron.ts";
 import { dlqCleanup, type DlqCleanupOptions, type DlqCleanupStats } from "./dlq_cleanup.ts";
 import { fold, type FoldOptions, type FoldStats } from "./fold.ts";
 import { history, type HistoryOptions, type HistoryStats } from "./history.ts";
@@ -27,6 +28,7 @@ export const SERVICES = [
   cacheSweep,
   history,
   dlqCleanup,
+  cron,
 ] as const;
 
 type Service = typeof SERVICES[number];
@@ -61,6 +63,8 @@ export interface MaintenanceOptions {
   history?: HistoryOptions | false;
   /** Removal of failed and DLQ jobs past their retention, in bounded batches. */
   dlq_cleanup?: DlqCleanupOptions | false;
+  /** The leader's evaluation of cron schedules. */
+  cron?: CronServiceOptions | false;
 }
 
 /** Counters of what maintenance did, for stats and tests: leadership, then every service's. */
@@ -74,7 +78,8 @@ export interface MaintenanceStats
     RuntimesStats,
     CacheSweepStats,
     HistoryStats,
-    DlqCleanupStats {}
+    DlqCleanupStats,
+    CronStats {}
 
 // The public types above are spelt out for readers; these checks keep them equal to what
 // SERVICES declares, so a new service fails `deno check` until it is named in both.

@@ -91,7 +91,8 @@ function checkRunAt(runAt: unknown, field: string): Date | null {
   return checkDate(runAt, field);
 }
 
-function checkMetadata(metadata: unknown, field: string): string {
+/** Check job metadata: a plain JSON object without `awa:` keys; returns its JSON text. */
+export function checkMetadata(metadata: unknown, field: string): string {
   if (metadata === undefined) return "{}";
   if (typeof metadata !== "object" || metadata === null || Array.isArray(metadata)) {
     throw new ValidationError(field, `must be a plain JSON object, got ${describe(metadata)}`);

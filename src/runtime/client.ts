@@ -38,6 +38,9 @@ import {
   resolveMaintenance,
 } from "../maintenance/registry.ts";
 import { MaintenanceRunner } from "../maintenance/service.ts";
+import { type CronOptions, defineCronSchedule } from "../cron/definition.ts";
+import { CronSync } from "../cron/sync.ts";
+import { endCronWaits } from "../maintenance/cron.ts";
 import { Notifier, type Subscription } from "../db/notifier.ts";
 import {
   boolOr,
@@ -160,6 +163,7 @@ export class Client {
   #subscriptions: Subscription[] = [];
   #heartbeatTimer: ReturnType<typeof setInterval> | null = null;
   #stopPromise: Promise<void> | null = null;
+  #cron = new CronSync();
 
   /**
    * A client for the given queues; it works nothing until {@link Client.start}.
@@ -265,6 +269,27 @@ export class Client {
   }
 
   /**
+   * Declare a cron schedule: `expression` (5 fields, or 6 with leading seconds; read in
+   * `options.timezone`, default UTC) enqueues `job` with `args` at every fire, queue, priority,
+   * attempts and tags from `options` or the job's defaults. Synced to the database at `start()`
+   * and every 60 s (never deleted by sync); fired by the maintenance leader, whichever client
+   * that is. Call before {@link start}; a bad expression, time zone or option throws a
+   * `ValidationError` here. See docs/cron.md.
+   */
+  cron<A>(
+    name: string,
+    expression: string,
+    job: JobDefinition<A>,
+    args: A,
+    options?: CronOptions,
+  ): this {
+    if (this.#state !== "new") throw new ClientStateError("cron() must be called before start()");
+    const field = `cron[${JSON.stringify(String(name))}]`;
+    this.#cron.add(defineCronSchedule(name, expression, job, args, options, field), field);
+    return this;
+  }
+
+  /**
    * Listen to a lifecycle event (see {@link ClientEvents}); returns a function that removes
    * the listener. An unknown event name throws a `ValidationError` listing the valid ones.
    */
@@ -300,6 +325,7 @@ export class Client {
     const core = this.#core;
     try {
       await requireSchema(core.store.ex, core.schema, { cached: false });
+      await this.#cron.start(core.store, (err) => core.emitError(err, "cron sync"));
     } catch (err) {
       this.#state = "failed";
       throw err;
@@ -473,7 +499,9 @@ export class Client {
     await core.completer.drained(Math.max(deadline, Date.now() + SHUTDOWN_OUTCOME_GRACE_MS));
     for (const d of this.#dispatchers) d.close();
     if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
+    this.#cron.stop();
     await this.#maintenance?.stop();
+    endCronWaits(core.instanceId);
     await this.#lockSql?.end({ timeout: 5 });
     await Promise.all(this.#subscriptions.splice(0).map((s) => s.unsubscribe()));
     try {

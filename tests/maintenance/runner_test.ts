@@ -230,6 +230,7 @@ Deno.test({
       "cache",
       "history",
       "dlq_cleanup",
+      "cron",
     ]);
     const m = resolveMaintenance({ fold: false, promote: { intervalMs: 7 } }, SETTINGS)!;
     assert.deepEqual(names(m), [
@@ -240,13 +241,14 @@ Deno.test({
       "cache",
       "history",
       "dlq_cleanup",
+      "cron",
     ]);
     assert.equal(m.services[0].options.intervalMs, 7);
     assert.deepEqual(m.leader, { electionRetryMs: 10_000, pingMs: 5000 });
     assert.ok("folds" in m.stats, "a service turned off still has its counters");
     for (
       const [input, field] of [
-        [{ cron: {} }, "maintenance.cron"],
+        [{ cronjobs: {} }, "maintenance.cronjobs"],
         [{ leader: { pingMs: 0 } }, "maintenance.leader.pingMs"],
         ["yes", "maintenance"],
       ] as const

@@ -64,6 +64,7 @@ const ADDED = [
   "drop_expired_history",
   "ensure_history_partitions",
   "finished_in_ring",
+  "fire_cron_job",
   "grant_access",
   "lock_ring",
   "prune_refusal",
@@ -74,6 +75,7 @@ const ADDED = [
   "retry_cancelled",
   "ring_head",
   "stats_queues",
+  "trigger_cron_job",
 ];
 
 const fixtureDir = new URL("../fixtures/schema_v9/", import.meta.url);
