@@ -8,6 +8,7 @@ import { TransactionStateError, ValidationError } from "../errors.ts";
 import { checkOptions, describe } from "../validate.ts";
 import { isConnectionLoss } from "./classify.ts";
 import { pgListenerOf } from "./pg_listener.ts";
+import { type AdaptedDb, adaptedExecutor, isAdaptedDb } from "./adapted.ts";
 
 /** Minimal shape of a node-postgres `Client` or `PoolClient` that Awa needs. */
 export interface PgQueryable {
@@ -102,8 +103,11 @@ export function fromPg(
   return Object.freeze({ kind: "pg", client, pool, inTransaction: o.inTransaction ?? false });
 }
 
-/** Anything Awa accepts as a database handle. */
-export type Db = Sql | TransactionSql | PgExecutor;
+/**
+ * Anything Awa accepts as a database handle: postgres.js, node-postgres through
+ * {@link fromPg}, or another library's handle through `@awa/awa/adapters`.
+ */
+export type Db = Sql | TransactionSql | PgExecutor | AdaptedDb;
 
 /** A LISTEN in place; see {@link Executor.listen}. */
 export interface Listening {
@@ -154,7 +158,9 @@ function isPgExecutor(db: unknown): db is PgExecutor {
 }
 
 function isPostgresJs(db: unknown): db is Sql | TransactionSql {
-  return typeof db === "function" && typeof (db as Sql).unsafe === "function";
+  // `typed` tells postgres.js from Bun's built-in SQL, which also has `unsafe`.
+  return typeof db === "function" && typeof (db as Sql).unsafe === "function" &&
+    typeof (db as Sql).typed === "function";
 }
 
 type Send = (text: string) => Promise<unknown>;
@@ -426,9 +432,17 @@ export function toExecutor(db: Db): Executor {
       : pgClientExecutor(db.client, db.inTransaction, db.client);
   }
   if (isPostgresJs(db)) return postgresJsExecutor(db);
+  if (isAdaptedDb(db)) return adaptedExecutor(db);
+  if (typeof db === "function" && typeof (db as Sql).unsafe === "function") {
+    throw new ValidationError(
+      "db",
+      "this looks like Bun's built-in SQL, which cannot COPY nor be told from postgres.js " +
+        "otherwise: wrap it with fromBunSql() from @awa/awa/adapters",
+    );
+  }
   throw new ValidationError(
     "db",
-    "expected a postgres.js Sql or transaction, or a node-postgres handle wrapped with " +
-      `fromPg(), got ${describe(db)}`,
+    "expected a postgres.js Sql or transaction, a node-postgres handle wrapped with fromPg(), " +
+      `or a handle wrapped by an adapter of @awa/awa/adapters, got ${describe(db)}`,
   );
 }

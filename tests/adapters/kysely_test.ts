@@ -1,0 +1,45 @@
+/** Kysely (PostgresDialect on a node-postgres pool): a `Kysely` instance and a `Transaction`. */
+import { Kysely, PostgresDialect } from "kysely";
+import pg from "pg";
+import { fromKysely } from "../../adapters.ts";
+import { testDatabase } from "../support/db.ts";
+import { adapterContract } from "./contract.ts";
+
+const t = await testDatabase("adapter_kysely");
+let statements = 0;
+const db = new Kysely<Record<string, never>>({
+  dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: t.url, max: 4 }) }),
+  log: (event) => {
+    if (event.level === "query") statements++;
+  },
+});
+
+class Rollback extends Error {}
+
+adapterContract({
+  name: "kysely",
+  t,
+  db: () => fromKysely(db),
+  inTransaction: async (commit, fn) => {
+    try {
+      await db.transaction().execute(async (trx) => {
+        await fn(fromKysely(trx));
+        if (!commit) throw new Rollback("roll back");
+      });
+    } catch (err) {
+      if (!(err instanceof Rollback)) throw err;
+      throw new Error("roll back");
+    }
+  },
+  statements: () => statements,
+});
+
+Deno.test({
+  name: "close kysely database",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await db.destroy();
+    await t.close();
+  },
+});
