@@ -32,6 +32,17 @@ function postgresJsClient(h: object): Sql | null {
 }
 
 /**
+ * The driver's own error under Drizzle's wrapper (`DrizzleQueryError`, which adds the query to
+ * the message), so Awa reads its SQLSTATE and constraint as with any other driver.
+ */
+function driverError(err: unknown): unknown {
+  const cause = (err as { cause?: { code?: unknown } } | null)?.cause;
+  return (err as { code?: unknown }).code === undefined && typeof cause?.code === "string"
+    ? cause
+    : err;
+}
+
+/**
  * Wrap a Drizzle database or transaction for Awa's producer functions and `migrate`. Inside a
  * transaction (`db.transaction(async (tx) => …)`) the jobs commit or roll back with it; on a
  * database every multi-statement operation runs in a `db.transaction()` of its own. With the
@@ -51,7 +62,13 @@ export function fromDrizzle(db: DrizzleHandle): Db {
   return adapted(
     "drizzle",
     h,
-    async (text, params) => rowsOf(await h.execute(statement(text, params) as never)),
+    async (text, params) => {
+      try {
+        return rowsOf(await h.execute(statement(text, params) as never));
+      } catch (err) {
+        throw driverError(err);
+      }
+    },
     inTransaction
       ? null
       : (fn) => h.transaction((tx) => fn(fromDrizzle(tx as DrizzleHandle) as AdaptedDb)),

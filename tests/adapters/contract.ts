@@ -34,7 +34,8 @@ const MANY = 500;
 export function adapterContract(a: AdapterUnderTest): void {
   const queue = `adapter_${a.name.replace(/\W/g, "_").toLowerCase()}`;
   const job = defineJob<{ tag: string; n: number }>(`${queue}_job`, { queue });
-  const count = (tag: string) => jobCount(a.t.sql, "args->>'tag' = $1", [tag]);
+  const count = (tag: string) =>
+    jobCount(a.t.sql, "kind = $1 AND args->>'tag' = $2", [job.kind, tag]);
 
   Deno.test({
     name: `${a.name}: a rollback of the ORM's transaction takes its jobs with it`,
