@@ -74,6 +74,7 @@ Deno.test({
       const inner = fromDrizzle(tx) as unknown as { savepoint?: unknown; unsafe?: unknown };
       assert.equal(typeof inner.savepoint, "function", "the transaction's own postgres.js handle");
       assert.equal(typeof inner.unsafe, "function");
+      await tx.execute("SELECT 1");
     });
     const adapted = fromDrizzle(pgDb) as { kind?: string };
     assert.equal(adapted.kind, "adapted", "node-postgres goes through Drizzle's execute");
