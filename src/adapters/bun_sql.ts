@@ -16,6 +16,20 @@ export interface BunSqlHandle {
   savepoint?: unknown;
 }
 
+/**
+ * A server error with its SQLSTATE in `code`, as the other drivers report it: Bun puts its own
+ * `ERR_POSTGRES_SERVER_ERROR` in `code` and the SQLSTATE in `errno`.
+ */
+function serverError(err: unknown): unknown {
+  const e = err as { errno?: unknown; message?: unknown; detail?: unknown; constraint?: unknown };
+  if (typeof e?.errno !== "string" || !/^[0-9A-Z]{5}$/.test(e.errno)) return err;
+  return Object.assign(new Error(String(e.message), { cause: err }), {
+    code: e.errno,
+    detail: e.detail,
+    constraint: e.constraint,
+  });
+}
+
 type BunBegin = <T>(fn: (tx: BunSqlHandle) => Promise<T>) => Promise<T>;
 
 /**
@@ -37,7 +51,13 @@ export function fromBunSql(sql: BunSqlHandle): AdaptedDb {
   return adapted(
     "bun-sql",
     h,
-    async (text, params) => rowsOf(await h.unsafe(text, params as never[])),
+    async (text, params) => {
+      try {
+        return rowsOf(await h.unsafe(text, params as never[]));
+      } catch (err) {
+        throw serverError(err);
+      }
+    },
     inTransaction ? null : (fn) => client.begin((tx) => fn(fromBunSql(tx))),
   );
 }

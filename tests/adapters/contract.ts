@@ -30,16 +30,27 @@ export interface AdapterUnderTest {
 /** Jobs of one insertMany batch in the statement-count test. */
 const MANY = 500;
 
-/** Register the contract tests of one adapter. */
+/** One contract test. */
+export interface ContractCase {
+  name: string;
+  fn: () => Promise<void>;
+}
+
+/** Register the contract tests of one adapter with `Deno.test`. */
 export function adapterContract(a: AdapterUnderTest): void {
+  for (const c of adapterCases(a)) Deno.test({ name: c.name, ...POOL_TEST, fn: c.fn });
+}
+
+/** The contract tests of one adapter, for any runner (Deno's, or the Bun runner's). */
+export function adapterCases(a: AdapterUnderTest): ContractCase[] {
   const queue = `adapter_${a.name.replace(/\W/g, "_").toLowerCase()}`;
   const job = defineJob<{ tag: string; n: number }>(`${queue}_job`, { queue });
   const count = (tag: string) =>
     jobCount(a.t.sql, "kind = $1 AND args->>'tag' = $2", [job.kind, tag]);
 
-  Deno.test({
+  const cases: ContractCase[] = [];
+  cases.push({
     name: `${a.name}: a rollback of the ORM's transaction takes its jobs with it`,
-    ...POOL_TEST,
     async fn() {
       const failure = new Error("roll back");
       await assert.rejects(
@@ -58,9 +69,8 @@ export function adapterContract(a: AdapterUnderTest): void {
     },
   });
 
-  Deno.test({
+  cases.push({
     name: `${a.name}: after a commit the jobs are visible and a Client runs them`,
-    ...POOL_TEST,
     async fn() {
       const ids: number[] = [];
       await a.inTransaction(true, async (tx) => {
@@ -94,9 +104,8 @@ export function adapterContract(a: AdapterUnderTest): void {
     },
   });
 
-  Deno.test({
+  cases.push({
     name: `${a.name}: outside a transaction insertMany is atomic on its own`,
-    ...POOL_TEST,
     async fn() {
       const db = a.db();
       await insert(db, job, { tag: "taken", n: 0 }, { unique: {} });
@@ -114,9 +123,8 @@ export function adapterContract(a: AdapterUnderTest): void {
     },
   });
 
-  Deno.test({
+  cases.push({
     name: `${a.name}: insertMany of ${MANY} jobs sends a fixed number of statements`,
-    ...POOL_TEST,
     async fn() {
       const jobs = (tag: string, n: number) =>
         Array.from({ length: n }, (_, i) => ({
@@ -140,4 +148,5 @@ export function adapterContract(a: AdapterUnderTest): void {
       assert.ok(many <= 6, `one batch took ${many} statements`);
     },
   });
+  return cases;
 }
