@@ -8,8 +8,10 @@
  */
 export { type AdaptedDb } from "./src/db/adapted.ts";
 export {
+  type Db,
   fromPg,
   type PgExecutor,
+  type PgNotification,
   type PgPool,
   type PgPoolClient,
   type PgQueryable,

@@ -9,6 +9,7 @@ import type { Executor } from "./executor.ts";
 
 /** A database handle of another library, mapped for Awa by one of `@awa/awa/adapters`. */
 export interface AdaptedDb {
+  /** Tells this handle from the others Awa accepts. */
   readonly kind: "adapted";
   /** Which library the handle comes from, as error messages name it. */
   readonly driver: string;

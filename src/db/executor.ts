@@ -12,12 +12,15 @@ import { type AdaptedDb, adaptedExecutor, isAdaptedDb } from "./adapted.ts";
 
 /** Minimal shape of a node-postgres `Client` or `PoolClient` that Awa needs. */
 export interface PgQueryable {
+  /** node-postgres's `query` with `$1` parameters. */
   query(text: string, values?: unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
 }
 
 /** A NOTIFY as node-postgres delivers it. */
 export interface PgNotification {
+  /** The channel the notice was sent on. */
   channel: string;
+  /** Its payload, if any. */
   payload?: string;
 }
 
@@ -25,22 +28,31 @@ export interface PgNotification {
 export interface PgPoolClient extends PgQueryable {
   /** Return the client to its pool; with an error, the pool discards the connection. */
   release(err?: Error | boolean): void;
+  /** Watch for a lost connection. */
   on?(event: "error", listener: (err: Error) => void): unknown;
+  /** Watch for the connection's end. */
   on?(event: "end", listener: () => void): unknown;
+  /** Receive NOTIFY messages. */
   on?(event: "notification", listener: (msg: PgNotification) => void): unknown;
+  /** Stop one listener. */
   removeListener?(event: "error", listener: (err: Error) => void): unknown;
+  /** Stop every listener of an event. */
   removeAllListeners?(event: "notification" | "end"): unknown;
 }
 
 /** Minimal shape of a node-postgres `Pool` that Awa needs. */
 export interface PgPool extends PgQueryable {
+  /** Check a client out of the pool. */
   connect(): Promise<PgPoolClient>;
+  /** Clients the pool holds. */
   readonly totalCount: number;
+  /** Clients the pool holds that are not checked out. */
   readonly idleCount: number;
 }
 
 /** A node-postgres handle wrapped for Awa; create it with {@link fromPg}. */
 export interface PgExecutor {
+  /** Tells this handle from the others Awa accepts. */
   readonly kind: "pg";
   /** The wrapped `Client`, `PoolClient` or `Pool`. */
   readonly client: PgQueryable;
