@@ -4,7 +4,7 @@
  * @module
  */
 import type { AdaptedDb } from "../db/adapted.ts";
-import { adapted, requireMethods, rowsOf } from "./shape.ts";
+import { adapted, requireMethods, rowsOf, withSqlState } from "./shape.ts";
 
 /** The part of Bun's SQL client or transaction the adapter uses. */
 export interface BunSqlHandle {
@@ -23,7 +23,8 @@ export interface BunSqlHandle {
 function serverError(err: unknown): unknown {
   const e = err as { errno?: unknown; message?: unknown; detail?: unknown; constraint?: unknown };
   if (typeof e?.errno !== "string" || !/^[0-9A-Z]{5}$/.test(e.errno)) return err;
-  return Object.assign(new Error(String(e.message), { cause: err }), {
+  return withSqlState(err, {
+    message: e.message,
     code: e.errno,
     detail: e.detail,
     constraint: e.constraint,

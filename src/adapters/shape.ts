@@ -39,3 +39,18 @@ export function adapted(
 ): AdaptedDb {
   return Object.freeze({ kind: "adapted", driver, handle, query, transaction });
 }
+
+/**
+ * A driver's server error re-raised with its SQLSTATE in `code` (and its DETAIL and constraint),
+ * the fields Awa reads to map unique conflicts and field checks to typed errors.
+ */
+export function withSqlState(
+  err: unknown,
+  fields: { message: unknown; code: string; detail?: unknown; constraint?: unknown },
+): Error {
+  return Object.assign(new Error(String(fields.message), { cause: err }), {
+    code: fields.code,
+    detail: fields.detail,
+    constraint: fields.constraint,
+  });
+}

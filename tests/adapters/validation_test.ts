@@ -1,6 +1,6 @@
 /** Each adapter refuses what is not its library's handle, before anything is sent. */
 import assert from "node:assert/strict";
-import { fromBunSql, fromDrizzle, fromKnex, fromKysely } from "../../adapters.ts";
+import { fromBunSql, fromDrizzle, fromKnex, fromKysely, fromPrisma } from "../../adapters.ts";
 import { defineJob, insert, ValidationError } from "../../mod.ts";
 
 const cases: [string, () => unknown][] = [
@@ -12,6 +12,11 @@ const cases: [string, () => unknown][] = [
   ["fromKnex('url')", () => fromKnex("postgres://x" as never)],
   ["fromBunSql(42)", () => fromBunSql(42 as never)],
   ["fromBunSql({ unsafe }) without begin", () => fromBunSql({ unsafe() {} } as never)],
+  ["fromPrisma({})", () => fromPrisma({} as never)],
+  [
+    "fromPrisma({ $queryRawUnsafe, $disconnect }) without $transaction",
+    () => fromPrisma({ $queryRawUnsafe() {}, $disconnect() {} } as never),
+  ],
 ];
 
 for (const [name, call] of cases) {
@@ -19,7 +24,7 @@ for (const [name, call] of cases) {
     assert.throws(call, (err) => {
       assert.ok(err instanceof ValidationError, String(err));
       assert.equal(err.code, "VALIDATION");
-      assert.match(err.message, /^db: from(Kysely|Drizzle|Knex|BunSql) expects /);
+      assert.match(err.message, /^db: from(Kysely|Drizzle|Knex|BunSql|Prisma) expects /);
       return true;
     });
   });
