@@ -48,19 +48,11 @@ function counted<H extends BunSqlHandle>(h: H): H {
   });
 }
 
-class Rollback extends Error {}
-
 const cases: ContractCase[] = adapterCases({
   name: "bun sql",
   t,
   db: () => fromBunSql(counted(sql)),
-  inTransaction: (commit, fn) =>
-    sql.begin(async (tx) => {
-      await fn(fromBunSql(counted(tx)));
-      if (!commit) throw new Rollback("roll back");
-    }).catch((err) => {
-      throw err instanceof Rollback ? new Error("roll back") : err;
-    }),
+  inTransaction: (fn) => sql.begin((tx) => fn(fromBunSql(counted(tx)))),
   statements: () => statements,
 });
 

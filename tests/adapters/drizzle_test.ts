@@ -34,37 +34,6 @@ const client = postgres(t.url, {
 });
 const postgresJsDb = drizzlePostgresJs(client);
 
-class Rollback extends Error {}
-
-function rollingBack(
-  begin: (fn: (tx: unknown) => Promise<void>) => Promise<void>,
-  commit: boolean,
-  fn: (tx: ReturnType<typeof fromDrizzle>) => Promise<void>,
-): Promise<void> {
-  return begin(async (tx) => {
-    await fn(fromDrizzle(tx as Parameters<typeof fromDrizzle>[0]));
-    if (!commit) throw new Rollback("roll back");
-  }).catch((err) => {
-    throw err instanceof Rollback ? new Error("roll back") : err;
-  });
-}
-
-adapterContract({
-  name: "drizzle node-postgres",
-  t,
-  db: () => fromDrizzle(pgDb),
-  inTransaction: (commit, fn) => rollingBack((f) => pgDb.transaction(f), commit, fn),
-  statements: () => pgStatements,
-});
-
-adapterContract({
-  name: "drizzle postgres.js",
-  t,
-  db: () => fromDrizzle(postgresJsDb),
-  inTransaction: (commit, fn) => rollingBack((f) => postgresJsDb.transaction(f), commit, fn),
-  statements: () => postgresJsStatements,
-});
-
 Deno.test({
   name: "drizzle postgres.js: Awa uses the postgres.js pool and transaction underneath (COPY)",
   ...POOL_TEST,
@@ -81,13 +50,22 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name: "close drizzle database",
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    await pool.end();
-    await client.end();
-    await t.close();
-  },
+adapterContract({
+  name: "drizzle node-postgres",
+  t,
+  db: () => fromDrizzle(pgDb),
+  inTransaction: (fn) => pgDb.transaction((tx) => fn(fromDrizzle(tx))),
+  statements: () => pgStatements,
+});
+
+adapterContract({
+  name: "drizzle postgres.js",
+  t,
+  db: () => fromDrizzle(postgresJsDb),
+  inTransaction: (fn) => postgresJsDb.transaction((tx) => fn(fromDrizzle(tx))),
+  statements: () => postgresJsStatements,
+}, async () => {
+  await pool.end();
+  await client.end();
+  await t.close();
 });

@@ -24,28 +24,13 @@ knex.client.acquireConnection = async function (this: unknown) {
   return connection;
 };
 
-class Rollback extends Error {}
-
 adapterContract({
   name: "knex",
   t,
   db: () => fromKnex(knex),
-  inTransaction: (commit, fn) =>
-    knex.transaction(async (trx) => {
-      await fn(fromKnex(trx));
-      if (!commit) throw new Rollback("roll back");
-    }).catch((err) => {
-      throw err instanceof Rollback ? new Error("roll back") : err;
-    }),
+  inTransaction: (fn) => knex.transaction((trx) => fn(fromKnex(trx))),
   statements: () => statements,
-});
-
-Deno.test({
-  name: "close knex database",
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    await knex.destroy();
-    await t.close();
-  },
+}, async () => {
+  await knex.destroy();
+  await t.close();
 });

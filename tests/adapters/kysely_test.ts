@@ -14,32 +14,13 @@ const db = new Kysely<Record<string, never>>({
   },
 });
 
-class Rollback extends Error {}
-
 adapterContract({
   name: "kysely",
   t,
   db: () => fromKysely(db),
-  inTransaction: async (commit, fn) => {
-    try {
-      await db.transaction().execute(async (trx) => {
-        await fn(fromKysely(trx));
-        if (!commit) throw new Rollback("roll back");
-      });
-    } catch (err) {
-      if (!(err instanceof Rollback)) throw err;
-      throw new Error("roll back");
-    }
-  },
+  inTransaction: (fn) => db.transaction().execute((trx) => fn(fromKysely(trx))),
   statements: () => statements,
-});
-
-Deno.test({
-  name: "close kysely database",
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    await db.destroy();
-    await t.close();
-  },
+}, async () => {
+  await db.destroy();
+  await t.close();
 });

@@ -28,23 +28,19 @@ pool.on("connect", (client: pg.PoolClient) => counted(client));
 const single = counted(new pg.Client({ connectionString: t.url }));
 await single.connect();
 
-class Rollback extends Error {}
-
-/** BEGIN on `client`, run `fn` with the wrapped client, then COMMIT or ROLLBACK. */
+/** BEGIN on `client`, run `fn` with the wrapped client, then COMMIT, or ROLLBACK if it threw. */
 async function inOwnTransaction(
   client: pg.ClientBase,
-  commit: boolean,
   fn: (tx: ReturnType<typeof fromPg>) => Promise<void>,
   options: { inTransaction?: boolean },
 ): Promise<void> {
   await client.query("BEGIN");
   try {
     await fn(fromPg(client, options));
-    if (!commit) throw new Rollback("roll back");
     await client.query("COMMIT");
   } catch (err) {
     await client.query("ROLLBACK");
-    throw err instanceof Rollback ? new Error("roll back") : err;
+    throw err;
   }
 }
 
@@ -52,10 +48,10 @@ adapterContract({
   name: "pg Pool and PoolClient",
   t,
   db: () => fromPg(pool),
-  inTransaction: async (commit, fn) => {
+  inTransaction: async (fn) => {
     const client = await pool.connect();
     try {
-      await inOwnTransaction(client, commit, fn, { inTransaction: true });
+      await inOwnTransaction(client, fn, { inTransaction: true });
     } finally {
       client.release();
     }
@@ -68,17 +64,10 @@ adapterContract({
   t,
   db: () => fromPg(single),
   // Without inTransaction Awa probes the session and nests in a savepoint of the caller's BEGIN.
-  inTransaction: (commit, fn) => inOwnTransaction(single, commit, fn, {}),
+  inTransaction: (fn) => inOwnTransaction(single, fn, {}),
   statements: () => statements,
-});
-
-Deno.test({
-  name: "close pg database",
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    await single.end();
-    await pool.end();
-    await t.close();
-  },
+}, async () => {
+  await single.end();
+  await pool.end();
+  await t.close();
 });

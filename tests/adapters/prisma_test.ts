@@ -43,28 +43,13 @@ prisma.$on("query", () => {
   statements++;
 });
 
-class Rollback extends Error {}
-
 adapterContract({
   name: "prisma",
   t,
   db: () => fromPrisma(prisma),
-  inTransaction: (commit, fn) =>
-    prisma.$transaction(async (tx) => {
-      await fn(fromPrisma(tx));
-      if (!commit) throw new Rollback("roll back");
-    }).catch((err) => {
-      throw err instanceof Rollback ? new Error("roll back") : err;
-    }),
+  inTransaction: (fn) => prisma.$transaction((tx) => fn(fromPrisma(tx))),
   statements: () => statements,
-});
-
-Deno.test({
-  name: "close prisma database",
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    await prisma.$disconnect();
-    await t.close();
-  },
+}, async () => {
+  await prisma.$disconnect();
+  await t.close();
 });
