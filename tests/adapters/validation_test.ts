@@ -1,7 +1,7 @@
 /** Each adapter refuses what is not its library's handle, before anything is sent. */
 import assert from "node:assert/strict";
 import { fromBunSql, fromDrizzle, fromKnex, fromKysely, fromPrisma } from "../../adapters.ts";
-import { defineJob, insert, ValidationError } from "../../mod.ts";
+import { Client, defineJob, insert, ValidationError } from "../../mod.ts";
 
 const cases: [string, () => unknown][] = [
   ["fromKysely(null)", () => fromKysely(null as never)],
@@ -38,4 +38,16 @@ Deno.test("a bare Bun SQL client is refused with a pointer to fromBunSql", async
     assert.match(err.message, /fromBunSql/);
     return true;
   });
+});
+
+Deno.test("a Client refuses a bare Bun SQL client and says to pass the URL", () => {
+  const bunLike = Object.assign(() => {}, { unsafe() {}, begin() {}, reserve() {} });
+  assert.throws(
+    () => new Client(bunLike as never, { queues: { adapter_validation: {} } }),
+    (err) => {
+      assert.ok(err instanceof ValidationError, String(err));
+      assert.match(err.message, /a Client takes the URL/);
+      return true;
+    },
+  );
 });
