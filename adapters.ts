@@ -10,6 +10,9 @@ export { type AdaptedDb } from "./src/db/adapted.ts";
 export {
   type Db,
   fromPg,
+  type FromPgOptions,
+  type PgCopyFrom,
+  type PgCopyStream,
   type PgExecutor,
   type PgNotification,
   type PgPool,

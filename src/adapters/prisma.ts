@@ -1,5 +1,5 @@
 /**
- * Prisma ORM (6.16 and later, with a driver adapter such as `@prisma/adapter-pg`): a
+ * Prisma ORM (tested with 7.10, using a driver adapter such as `@prisma/adapter-pg`): a
  * `PrismaClient` or the transaction client of an interactive `$transaction`.
  * @module
  */
