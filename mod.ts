@@ -32,7 +32,15 @@ export {
   ValidationError,
 } from "./src/errors.ts";
 export { VERSION } from "./src/version.ts";
-export { type Db, fromPg, type PgExecutor, type PgQueryable } from "./src/db/executor.ts";
+export {
+  type Db,
+  fromPg,
+  type PgExecutor,
+  type PgNotification,
+  type PgPool,
+  type PgPoolClient,
+  type PgQueryable,
+} from "./src/db/executor.ts";
 export { noDelaySocket, reconnectDelayS, type SocketTarget, withNoDelay } from "./src/db/socket.ts";
 export {
   canonicalJson,
@@ -95,11 +103,45 @@ export type {
   QueueConfig,
   RateLimit,
 } from "./src/runtime/types.ts";
+export type { ContextOutcome, OutcomeConstructors, OutcomeEvents } from "./src/runtime/outcomes.ts";
 export type { MaintenanceOptions, MaintenanceStats } from "./src/maintenance/registry.ts";
+export type { LeaderStats } from "./src/maintenance/service.ts";
 export type { LeaderOptions } from "./src/maintenance/leader.ts";
-export type { PromoteOptions } from "./src/maintenance/promote.ts";
-export type { RescueOptions } from "./src/maintenance/rescue.ts";
-export type { RingsOptions } from "./src/maintenance/rings.ts";
-export type { FoldOptions } from "./src/maintenance/fold.ts";
-export type { RuntimesOptions } from "./src/maintenance/runtimes.ts";
+export type { PromoteOptions, PromoteStats } from "./src/maintenance/promote.ts";
+export type { RescueOptions, RescueStats } from "./src/maintenance/rescue.ts";
+export type { RingsOptions, RingsStats } from "./src/maintenance/rings.ts";
+export type { FoldOptions, FoldStats } from "./src/maintenance/fold.ts";
+export type { RuntimesOptions, RuntimesStats } from "./src/maintenance/runtimes.ts";
 export { cancelByUniqueKey, type CancelByUniqueKeyOptions } from "./src/producer/cancel.ts";
+
+// --- Pub/sub and cache: Postgres-only companions (docs/pubsub.md, docs/cache.md) ---
+export { PayloadTooLargeError } from "./src/errors.ts";
+export {
+  type ChannelDefinition,
+  type ChannelOptions,
+  defineChannel,
+  MAX_CHANNEL_NAME_LENGTH,
+  type PayloadOf,
+  type PayloadValidator,
+} from "./src/pubsub/channel.ts";
+export { MAX_PUBLISH_BYTES, publish, type PublishOptions } from "./src/pubsub/publish.ts";
+export {
+  type ChannelSubscribeOptions,
+  type ChannelSubscription,
+  type MessageHandler,
+  subscribe,
+} from "./src/pubsub/subscribe.ts";
+export {
+  Cache,
+  type CacheLoader,
+  type CacheOptions,
+  type CacheSetOptions,
+  type GetOrSetOptions,
+} from "./src/cache/cache.ts";
+export {
+  MAX_CACHE_KEY_LENGTH,
+  MAX_CACHE_TTL_MS,
+  MAX_CACHE_VALUE_BYTES,
+  MAX_NAMESPACE_LENGTH,
+} from "./src/cache/limits.ts";
+export type { CacheSweepOptions } from "./src/maintenance/cache_sweep.ts";

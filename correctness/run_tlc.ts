@@ -108,6 +108,18 @@ function suite(): Case[] {
       cfg: cfg("AwaShardedPrune_Broken"),
       expect: violation("NoPendingReadyDropped"),
     },
+    { spec: spec("AwaCacheStampede"), cfg: cfg("AwaCacheStampede"), expect: PASS },
+    {
+      spec: spec("AwaCacheStampede"),
+      cfg: cfg("AwaCacheStampede_BrokenNoRecheck"),
+      expect: violation("NoStampede"),
+    },
+    {
+      spec: spec("AwaCacheStampede"),
+      cfg: cfg("AwaCacheStampede"),
+      expect: violation("ProbeTakeover"),
+      probe: "ProbeTakeover",
+    },
     { spec: lock, cfg: cfg("AwaStorageLockOrder"), expect: PASS },
     { spec: lock, cfg: cfg("AwaStorageLockOrder_ThreeTx"), expect: PASS },
     {

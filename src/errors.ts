@@ -20,12 +20,16 @@ export type AwaErrorCode =
   | "JOB_CANCELLED"
   | "JOB_RESCUED"
   | "DEADLINE_EXCEEDED"
-  | "SHUTDOWN";
+  | "SHUTDOWN"
+  | "NOT_ENQUEUED"
+  // pub/sub and cache (src/pubsub/, src/cache/)
+  | "PAYLOAD_TOO_LARGE";
 
 /** Base class of every error Awa throws on purpose. */
 export class AwaError extends Error {
   /** Stable machine-readable code. */
   readonly code: AwaErrorCode;
+  /** An error with a stable `code`; `options.cause` keeps the underlying error. */
   constructor(code: AwaErrorCode, message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "AwaError";
@@ -37,6 +41,7 @@ export class AwaError extends Error {
 export class ValidationError extends AwaError {
   /** Path of the offending input, e.g. `"opts.priority"` or `"args.items[2]"`. */
   readonly field: string;
+  /** `field` is prefixed to the message, which says what to fix. */
   constructor(field: string, message: string, options?: ErrorOptions) {
     super("VALIDATION", `${field}: ${message}`, options);
     this.name = "ValidationError";
@@ -52,6 +57,7 @@ export class UniqueConflictError extends AwaError {
   readonly uniqueKey: string | undefined;
   /** For `insertMany`: index in the `jobs` array of the first row that clashed. */
   readonly index: number | undefined;
+  /** `uniqueKey` is the hex key (undefined when unknown); `options.index` the clashing row. */
   constructor(uniqueKey: string | undefined, options?: ErrorOptions & { index?: number }) {
     super(
       "UNIQUE_CONFLICT",
@@ -69,8 +75,11 @@ export class UniqueConflictError extends AwaError {
 
 /** The database schema is newer than this version of the code understands. */
 export class SchemaTooNewError extends AwaError {
+  /** Migration version the database schema is at. */
   readonly databaseVersion: number;
+  /** Latest migration version this code knows. */
   readonly codeVersion: number;
+  /** The schema name and both migration versions, for the message. */
   constructor(schema: string, databaseVersion: number, codeVersion: number) {
     super(
       "SCHEMA_TOO_NEW",
@@ -89,8 +98,11 @@ export class SchemaTooNewError extends AwaError {
  * (`baseline` set); migrate it with an earlier release first.
  */
 export class SchemaTooOldError extends AwaError {
+  /** Migration version the database schema is at. */
   readonly databaseVersion: number;
+  /** Migration version this code needs. */
   readonly codeVersion: number;
+  /** The schema name and both versions; `options.baseline` when `migrate()` refused it. */
   constructor(
     schema: string,
     databaseVersion: number,
@@ -114,7 +126,9 @@ export class SchemaTooOldError extends AwaError {
 
 /** Awa is not installed in the named schema. */
 export class SchemaMissingError extends AwaError {
+  /** The schema that was looked in. */
   readonly schema: string;
+  /** `schema` is the schema looked in. */
   constructor(schema: string, options?: ErrorOptions) {
     super(
       "SCHEMA_MISSING",
@@ -136,7 +150,9 @@ export class RuntimeTooOldError extends AwaError {
   readonly requiredVersion: string;
   /** Version of this code. */
   readonly runningVersion: string;
-  /** `action` says what was refused: "run against it", "migrate it". */
+  /**
+   * The schema, both versions, and `action`: what was refused ("run against it", "migrate it").
+   */
   constructor(schema: string, requiredVersion: string, runningVersion: string, action: string) {
     const needs = `@awa/awa ${requiredVersion} or later to ${action}`;
     super("RUNTIME_TOO_OLD", `schema "${schema}" needs ${needs}, but this is ${runningVersion}`);
@@ -151,6 +167,7 @@ export class RuntimeTooOldError extends AwaError {
  * node-postgres client already inside the caller's `BEGIN` without `inTransaction: true`.
  */
 export class TransactionStateError extends AwaError {
+  /** `message` says which transaction and what to do instead. */
   constructor(message: string, options?: ErrorOptions) {
     super("TRANSACTION_STATE", message, options);
     this.name = "TransactionStateError";
@@ -164,8 +181,11 @@ export class TransactionStateError extends AwaError {
  * driver's error code (`ECONNREFUSED`, `CONNECTION_CLOSED`, …) when no server answered.
  */
 export class DatabaseError extends AwaError {
+  /** The server's SQLSTATE, or the driver's error code; undefined when neither is known. */
   readonly sqlState: string | undefined;
+  /** True when a retry can cure it. */
   readonly transient: boolean;
+  /** `info` carries the SQLSTATE and whether a retry can cure the failure. */
   constructor(
     message: string,
     info: { sqlState?: string; transient: boolean },
@@ -180,6 +200,7 @@ export class DatabaseError extends AwaError {
 
 /** `ctx.signal.reason` when an operator (or `cancelByUniqueKey`) cancelled the running job. */
 export class JobCancelledError extends AwaError {
+  /** `message` defaults to a generic one. */
   constructor(message = "the job was cancelled while it ran") {
     super("JOB_CANCELLED", message);
     this.name = "JobCancelledError";
@@ -191,6 +212,7 @@ export class JobCancelledError extends AwaError {
  * example after a long event-loop stall); another attempt may already be running.
  */
 export class JobRescuedError extends AwaError {
+  /** `message` defaults to a generic one. */
   constructor(message = "the attempt was rescued by maintenance; its outcome will be ignored") {
     super("JOB_RESCUED", message);
     this.name = "JobRescuedError";
@@ -199,7 +221,9 @@ export class JobRescuedError extends AwaError {
 
 /** `ctx.signal.reason` when the job ran past its queue's `deadlineMs`. */
 export class DeadlineExceededError extends AwaError {
+  /** The queue's deadline that was passed, in ms. */
   readonly deadlineMs: number;
+  /** `deadlineMs` is the deadline that was passed, in ms. */
   constructor(deadlineMs: number) {
     super("DEADLINE_EXCEEDED", `the job ran past its deadline of ${deadlineMs} ms`);
     this.name = "DeadlineExceededError";
@@ -212,6 +236,7 @@ export class DeadlineExceededError extends AwaError {
  * released uncounted and another worker runs the job.
  */
 export class ShutdownAbortError extends AwaError {
+  /** No arguments: the message is fixed. */
   constructor() {
     super("SHUTDOWN", "the worker shut down before the handler finished; the job will run again");
     this.name = "ShutdownAbortError";
@@ -220,6 +245,7 @@ export class ShutdownAbortError extends AwaError {
 
 /** Thrown from a handler to fail the job at once, without further retries. */
 export class TerminalError extends AwaError {
+  /** `message` is recorded as the job's error; `options.cause` keeps the underlying error. */
   constructor(message: string, options?: ErrorOptions) {
     super("TERMINAL", message, options);
     this.name = "TerminalError";
@@ -228,6 +254,7 @@ export class TerminalError extends AwaError {
 
 /** An operation did not finish within its time limit. */
 export class TimeoutError extends AwaError {
+  /** `message` says what timed out and after how long. */
   constructor(message: string) {
     super("TIMEOUT", message);
     this.name = "TimeoutError";
@@ -236,8 +263,46 @@ export class TimeoutError extends AwaError {
 
 /** A method was called in a client state that does not allow it (e.g. `work` after `start`). */
 export class ClientStateError extends AwaError {
+  /** `message` says which call was refused and in which state. */
   constructor(message: string) {
     super("CLIENT_STATE", message);
     this.name = "ClientStateError";
+  }
+}
+
+// --- testing kit (@awa/awa/testing) ---
+
+/** `assertEnqueued` found no job of the kind (and args, queue, states) it was asked for. */
+export class NotEnqueuedError extends AwaError {
+  /** The kind that was looked for. */
+  readonly kind: string;
+  /** `message` says what was looked for and what was found instead. */
+  constructor(kind: string, message: string) {
+    super("NOT_ENQUEUED", message);
+    this.name = "NotEnqueuedError";
+    this.kind = kind;
+  }
+}
+
+// --- pub/sub and cache (src/pubsub/, src/cache/) ---
+
+/**
+ * A pub/sub payload or a cache value is larger than its limit once serialised to JSON. Nothing
+ * was sent or written: send a key and keep the data in a table (pub/sub), or cache less.
+ */
+export class PayloadTooLargeError extends AwaError {
+  /** Size of the serialised payload or value, in UTF-8 bytes. */
+  readonly bytes: number;
+  /** The limit it exceeded, in UTF-8 bytes. */
+  readonly limitBytes: number;
+  /** `what` names the payload, `advice` says what to do instead. */
+  constructor(what: string, bytes: number, limitBytes: number, advice: string) {
+    super(
+      "PAYLOAD_TOO_LARGE",
+      `${what} is ${bytes} bytes as JSON, over the limit of ${limitBytes} bytes; ${advice}`,
+    );
+    this.name = "PayloadTooLargeError";
+    this.bytes = bytes;
+    this.limitBytes = limitBytes;
   }
 }

@@ -92,6 +92,7 @@ function canonical(value: unknown, field: string, depth: number, root: string): 
 
 /** What a unique key folds in (Algorithm U). */
 export interface UniqueKeyInput {
+  /** The job's kind. */
   kind: string;
   /** Queue name; folded in only when given. */
   queue?: string;

@@ -38,7 +38,9 @@ export interface JobDefaults<A> {
 
 /** A job kind with its args type; shared by producers and the worker handler. */
 export interface JobDefinition<A> {
+  /** The kind name jobs of this definition carry. */
   readonly kind: string;
+  /** Insert defaults and the args validator, as given to `defineJob`. */
   readonly defaults: Readonly<JobDefaults<A>>;
   /** Phantom field carrying the args type; never set at runtime. */
   readonly __args?: A;

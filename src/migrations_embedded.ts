@@ -30,6 +30,11 @@ export const MIGRATIONS: readonly Migration[] = [
     name: "finalize_state",
     sql: "-- The states a finalize item may plan (src/runtime/policy.ts decides them): those a finalized\n-- attempt can leave its job in. A state outside them (say `running`) would close the attempt\n-- and write the job nowhere, so the item is refused instead.\nCREATE DOMAIN {{schema}}.finalize_state AS {{schema}}.job_state\n  CONSTRAINT finalize_state_is_final\n  CHECK (VALUE IN ('completed', 'retryable', 'scheduled', 'cancelled', 'failed'));\n",
   },
+  {
+    version: 15,
+    name: "cache",
+    sql: "-- The TTL cache (src/cache/, docs/cache.md). UNLOGGED: writes skip the WAL, so the table is\n-- emptied after a crash and is not replicated to standbys; a cache may lose everything.\n--\n-- A row is either a value (value set, lease null) or a load lease (value null, lease set): the\n-- getOrSet call that first missed the key holds the key while its loader runs, so the other\n-- processes wait for its value instead of loading too. Either kind lives until expires_at; a\n-- row past it is absent to every read and may be replaced, and the maintenance leader deletes\n-- such rows in batches (src/maintenance/cache_sweep.ts).\nCREATE UNLOGGED TABLE {{schema}}.cache_entries (\n  namespace  text        NOT NULL,\n  key        text        NOT NULL,\n  value      jsonb,\n  lease      uuid,\n  expires_at timestamptz NOT NULL,\n  PRIMARY KEY (namespace, key),\n  CONSTRAINT cache_entry_value_or_lease CHECK ((value IS NULL) <> (lease IS NULL))\n);\n\n-- The sweep deletes the oldest expired rows first.\nCREATE INDEX cache_entries_expires_at ON {{schema}}.cache_entries (expires_at);\n",
+  },
 ];
 
 /** Every function and view file, in the order migrate() applies them. */

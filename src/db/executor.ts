@@ -12,15 +12,15 @@ import { type AdaptedDb, adaptedExecutor, isAdaptedDb } from "./adapted.ts";
 
 /** Minimal shape of a node-postgres `Client` or `PoolClient` that Awa needs. */
 export interface PgQueryable {
-  /** node-postgres's `query` with `$1` parameters. */
+  /** Run one statement with `$1`-style parameters. */
   query(text: string, values?: unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
 }
 
 /** A NOTIFY as node-postgres delivers it. */
 export interface PgNotification {
-  /** The channel the notice was sent on. */
+  /** The channel notified. */
   channel: string;
-  /** Its payload, if any. */
+  /** The payload, if any. */
   payload?: string;
 }
 
@@ -28,31 +28,31 @@ export interface PgNotification {
 export interface PgPoolClient extends PgQueryable {
   /** Return the client to its pool; with an error, the pool discards the connection. */
   release(err?: Error | boolean): void;
-  /** Watch for a lost connection. */
+  /** Listen for the client's events (node-postgres' `EventEmitter` API). */
   on?(event: "error", listener: (err: Error) => void): unknown;
-  /** Watch for the connection's end. */
+  /** Listen for the connection's end. */
   on?(event: "end", listener: () => void): unknown;
-  /** Receive NOTIFY messages. */
+  /** Listen for NOTIFY messages. */
   on?(event: "notification", listener: (msg: PgNotification) => void): unknown;
-  /** Stop one listener. */
+  /** Stop listening for errors. */
   removeListener?(event: "error", listener: (err: Error) => void): unknown;
-  /** Stop every listener of an event. */
+  /** Drop every listener of an event. */
   removeAllListeners?(event: "notification" | "end"): unknown;
 }
 
 /** Minimal shape of a node-postgres `Pool` that Awa needs. */
 export interface PgPool extends PgQueryable {
-  /** Check a client out of the pool. */
+  /** Check out a client; the caller releases it. */
   connect(): Promise<PgPoolClient>;
-  /** Clients the pool holds. */
+  /** Clients the pool holds, busy or idle. */
   readonly totalCount: number;
-  /** Clients the pool holds that are not checked out. */
+  /** Clients the pool holds idle. */
   readonly idleCount: number;
 }
 
 /** A node-postgres handle wrapped for Awa; create it with {@link fromPg}. */
 export interface PgExecutor {
-  /** Tells this handle from the others Awa accepts. */
+  /** Tells this wrapper from a postgres.js handle. */
   readonly kind: "pg";
   /** The wrapped `Client`, `PoolClient` or `Pool`. */
   readonly client: PgQueryable;

@@ -24,8 +24,11 @@ import net from "node:net";
 
 /** The connection settings postgres.js passes to a `socket` factory. */
 export interface SocketTarget {
+  /** Host names, one per configured host. */
   host: string[];
+  /** Ports, one per host. */
   port: number[];
+  /** Unix socket path, when one is configured. */
   path?: string;
 }
 

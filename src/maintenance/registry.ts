@@ -5,17 +5,18 @@
  * @module
  */
 import { ValidationError } from "../errors.ts";
+import { cacheSweep, type CacheSweepOptions, type CacheSweepStats } from "./cache_sweep.ts";
 import { checkObject, describeValue } from "../runtime/options.ts";
-import { fold } from "./fold.ts";
+import { fold, type FoldOptions, type FoldStats } from "./fold.ts";
 import { type LeaderOptions, type ResolvedLeaderOptions, resolveLeader } from "./leader.ts";
-import { promote } from "./promote.ts";
-import { rescue } from "./rescue.ts";
-import { rings } from "./rings.ts";
-import { runtimes } from "./runtimes.ts";
+import { promote, type PromoteOptions, type PromoteStats } from "./promote.ts";
+import { rescue, type RescueOptions, type RescueStats } from "./rescue.ts";
+import { rings, type RingsOptions, type RingsStats } from "./rings.ts";
+import { runtimes, type RuntimesOptions, type RuntimesStats } from "./runtimes.ts";
 import type { ClientSettings, EnabledService, LeaderStats, MaintenanceService } from "./service.ts";
 
 /** Every service, in the order a new term starts them. */
-export const SERVICES = [promote, rescue, rings, fold, runtimes] as const;
+export const SERVICES = [promote, rescue, rings, fold, runtimes, cacheSweep] as const;
 
 type Service = typeof SERVICES[number];
 // deno-lint-ignore no-explicit-any
@@ -28,17 +29,52 @@ type Intersection<U> = (U extends unknown ? (u: U) => void : never) extends (i: 
 /**
  * Maintenance settings of a client, by service; each service's options are optional, and
  * `false` turns that service off on this client (while it leads, nobody runs it). Unknown keys
- * are rejected. Services: `promote`, `rescue`, `rings`, `fold`, `runtimes`.
+ * are rejected.
  */
-export type MaintenanceOptions =
-  & {
-    /** Leader election and the leader's lock check. */
-    leader?: LeaderOptions;
-  }
-  & { [S in Service as S["name"]]?: OptionsOf<S> | false };
+export interface MaintenanceOptions {
+  /** Leader election and the leader's lock check. */
+  leader?: LeaderOptions;
+  /** Moving due scheduled and retrying jobs to available. */
+  promote?: PromoteOptions | false;
+  /** Rescue of attempts whose heartbeat went stale or that ran past their deadline. */
+  rescue?: RescueOptions | false;
+  /** Rotation and reclaim of the ring slots. */
+  rings?: RingsOptions | false;
+  /** Folding of completion receipts into the job history. */
+  fold?: FoldOptions | false;
+  /** Removal of runtimes unseen for a while. */
+  runtimes?: RuntimesOptions | false;
+  /** Removal of expired cache entries in bounded batches. */
+  cache?: CacheSweepOptions | false;
+}
 
 /** Counters of what maintenance did, for stats and tests: leadership, then every service's. */
-export type MaintenanceStats = LeaderStats & Intersection<StatsOf<Service>>;
+export interface MaintenanceStats
+  extends
+    LeaderStats,
+    PromoteStats,
+    RescueStats,
+    RingsStats,
+    FoldStats,
+    RuntimesStats,
+    CacheSweepStats {}
+
+// The public types above are spelt out for readers; these checks keep them equal to what
+// SERVICES declares, so a new service fails `deno check` until it is named in both.
+type Equal<X, Y> = (<T>() => T extends X ? 1 : 2) extends (<T>() => T extends Y ? 1 : 2) ? true
+  : false;
+const optionsMatch: Equal<
+  Required<Omit<MaintenanceOptions, "leader">>,
+  { [S in Service as S["name"]]: OptionsOf<S> | false }
+> = true;
+const statsMatch: Equal<
+  { [K in keyof MaintenanceStats]: MaintenanceStats[K] },
+  {
+    [K in keyof (LeaderStats & Intersection<StatsOf<Service>>)]:
+      (LeaderStats & Intersection<StatsOf<Service>>)[K];
+  }
+> = true;
+void optionsMatch, statsMatch;
 
 /** Maintenance options resolved: the leader's settings and the services to run. */
 export interface ResolvedMaintenance {

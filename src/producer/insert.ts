@@ -32,14 +32,21 @@ import {
 
 /** A job as it was inserted. */
 export interface InsertedJob {
+  /** The job's id. */
   id: number;
+  /** The job's kind. */
   kind: string;
+  /** The queue it was inserted into. */
   queue: string;
   /** `available` (runs now) or `scheduled` (runAt in the future). */
   state: "available" | "scheduled";
+  /** Priority, 1 (first) to 4. */
   priority: number;
+  /** Attempts allowed in all. */
   maxAttempts: number;
+  /** When the job becomes due. */
   runAt: Date;
+  /** When the job was inserted (the database's clock). */
   createdAt: Date;
   /** Hex of the unique key, or null. */
   uniqueKey: string | null;
@@ -175,6 +182,7 @@ export async function insert<A>(
 
 /** One job of an {@link insertMany} batch: its args plus options that differ from the batch's. */
 export interface ManyJob<A> extends ManyJobOptions {
+  /** The job's arguments. */
   args: A;
 }
 

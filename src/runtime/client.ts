@@ -105,14 +105,19 @@ export interface ClientStats {
   held: number;
   /** Held jobs handed back unstarted because they waited past half their deadline. */
   returned: number;
+  /** Claim round trips made, over all queues. */
   claims: number;
+  /** Jobs claimed, over all queues. */
   claimed: number;
   /** Milliseconds spent waiting on claim round trips, summed over queues. */
   claimMs: number;
   /** Slowest single claim round trip, in ms. */
   claimMsMax: number;
+  /** Outcome flushes committed (each one statement for up to 512 outcomes). */
   flushes: number;
+  /** Outcomes of attempts that were no longer current; nothing was written for them. */
   staleCompletions: number;
+  /** Maintenance counters, or null when maintenance is off on this client. */
   maintenance: MaintenanceStats | null;
 }
 
@@ -157,6 +162,7 @@ export class Client {
   #stopPromise: Promise<void> | null = null;
 
   /**
+   * A client for the given queues; it works nothing until {@link Client.start}.
    * @param db a connection URL (the client opens its pool, see `ClientOptions.poolSize`) or a
    *   postgres.js `Sql`, used as the pool; any size works, one connection included. Beside
    *   the pool the process keeps one LISTEN connection per pool (shared by every client on

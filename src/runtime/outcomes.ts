@@ -36,13 +36,16 @@ import type { Job } from "./types.ts";
 /** Outcomes a handler builds with a `ctx.*` constructor (the `type` of an {@link Outcome}). */
 export type ContextOutcome = "retry" | "snooze" | "cancel";
 
-declare const outcomeBrand: unique symbol;
-
-/** A non-default handler outcome; build one with `ctx.retryAfter`, `ctx.snooze` or `ctx.cancel`. */
+/**
+ * A non-default handler outcome; build one with `ctx.retryAfter`, `ctx.snooze` or `ctx.cancel`.
+ * Only outcomes the context built count: a look-alike object is a plain completion result.
+ */
 export interface Outcome {
-  readonly [outcomeBrand]: true;
+  /** Which outcome this is. */
   readonly type: ContextOutcome;
+  /** For `retry` and `snooze`: the delay before the job runs again, in ms. */
   readonly delayMs?: number;
+  /** For `cancel`: why the job was cancelled. */
   readonly reason?: string;
 }
 
@@ -58,8 +61,11 @@ export interface OutcomeConstructors {
 
 /** Events of committed outcomes (part of `ClientEvents`). */
 export interface OutcomeEvents {
+  /** The handler returned; `result` is its return value, `durationMs` the handler's run time. */
   completed: { job: Job<unknown>; result: unknown; durationMs: number };
+  /** The attempt failed and the job runs again at `runAt` (null when the time is not known). */
   retried: { job: Job<unknown>; error: string; runAt: Date | null };
+  /** The handler snoozed; the job runs again at `runAt`, without counting an attempt. */
   snoozed: { job: Job<unknown>; runAt: Date | null };
   /**
    * The job was cancelled: by its handler (`ctx.cancel(reason)`), or by an operator while this

@@ -10,15 +10,23 @@ export type { Outcome } from "./outcomes.ts";
 
 /** A claimed job, as its handler sees it. */
 export interface Job<A> {
+  /** The job's id. */
   id: number;
+  /** The job's kind, as given to `defineJob`. */
   kind: string;
+  /** The job's arguments. */
   args: A;
+  /** The queue the job was claimed from. */
   queue: string;
+  /** Priority, 1 (first) to 4. */
   priority: number;
   /** This attempt's number, starting at 1. */
   attempt: number;
+  /** Attempts allowed in all. */
   maxAttempts: number;
+  /** Tags given at insert. */
   tags: string[];
+  /** Free-form metadata given at insert (and updated by `ctx.updateMetadata`). */
   metadata: Record<string, unknown>;
   /** When the job was first inserted. */
   insertedAt: Date;
@@ -36,16 +44,23 @@ export interface Job<A> {
 
 /** One recorded failure of an attempt. */
 export interface JobError {
+  /** The error text (`Name: message` for thrown errors). */
   error: string;
+  /** The attempt that failed. */
   attempt: number;
+  /** When it failed, as an ISO 8601 timestamp. */
   at: string;
+  /** True when the failure ended the job (a terminal error). */
   terminal?: boolean;
 }
 
 /** Progress of a job: percent (0-100), a message and free-form checkpoint metadata. */
 export interface Progress {
+  /** Percent done, 0 to 100. */
   percent: number;
+  /** A short message, or null. */
   message: string | null;
+  /** Checkpoint data the next attempt reads back. */
   metadata: Record<string, unknown>;
 }
 

@@ -227,9 +227,10 @@ Deno.test({
       "rings",
       "fold",
       "runtimes",
+      "cache",
     ]);
     const m = resolveMaintenance({ fold: false, promote: { intervalMs: 7 } }, SETTINGS)!;
-    assert.deepEqual(names(m), ["promote", "rescue", "rings", "runtimes"]);
+    assert.deepEqual(names(m), ["promote", "rescue", "rings", "runtimes", "cache"]);
     assert.equal(m.services[0].options.intervalMs, 7);
     assert.deepEqual(m.leader, { electionRetryMs: 10_000, pingMs: 5000 });
     assert.ok("folds" in m.stats, "a service turned off still has its counters");
