@@ -8,6 +8,7 @@ import { TransactionStateError, ValidationError } from "../errors.ts";
 import { checkOptions, describe } from "../validate.ts";
 import { isConnectionLoss } from "./classify.ts";
 import { pgListenerOf } from "./pg_listener.ts";
+import { type AdaptedDb, adaptedExecutor, isAdaptedDb } from "./adapted.ts";
 
 /** Minimal shape of a node-postgres `Client` or `PoolClient` that Awa needs. */
 export interface PgQueryable {
@@ -59,6 +60,8 @@ export interface PgExecutor {
   readonly pool: PgPool | null;
   /** True when the wrapped client is inside a transaction the caller manages. */
   readonly inTransaction: boolean;
+  /** pg-copy-streams' `from`, when given: `insertMany` then streams with COPY. */
+  readonly copyFrom: PgCopyFrom | null;
 }
 
 function isPgPool(h: object): h is PgPool {
@@ -67,7 +70,38 @@ function isPgPool(h: object): h is PgPool {
     typeof p.totalCount === "number" && typeof p.idleCount === "number";
 }
 
-const FROM_PG_KEYS: ReadonlySet<string> = new Set(["inTransaction"]);
+/**
+ * The writable COPY query pg-copy-streams' `from(statement)` returns; Awa submits it with
+ * `client.query(stream)`.
+ */
+export interface PgCopyStream {
+  /** Send a chunk; false when the socket wants a `drain` first. */
+  write(chunk: string): boolean;
+  /** Send the last chunk and finish the COPY. */
+  end(chunk: string): unknown;
+  /** Abandon the COPY (CopyFail): the server rolls it back. */
+  destroy(err?: Error): unknown;
+  /** `finish` once the server confirmed the COPY, `error` when it refused it. */
+  on(event: "finish" | "error" | "drain", listener: (err?: Error) => void): unknown;
+  /** One-shot listener, used for `drain`. */
+  once(event: "drain", listener: () => void): unknown;
+}
+
+/** pg-copy-streams' `from`: `import { from } from "pg-copy-streams"`. */
+export type PgCopyFrom = (statement: string) => PgCopyStream;
+
+/** Options of {@link fromPg}. */
+export interface FromPgOptions {
+  /** The client is inside a transaction you manage (not allowed with a Pool). */
+  inTransaction?: boolean;
+  /**
+   * pg-copy-streams' `from`, to make `insertMany` stream each batch with COPY instead of one
+   * multi-row INSERT. Awa does not depend on pg-copy-streams; pass it if you have it.
+   */
+  copyFrom?: PgCopyFrom;
+}
+
+const FROM_PG_KEYS: ReadonlySet<string> = new Set(["inTransaction", "copyFrom"]);
 
 /**
  * Wrap a node-postgres handle for Awa's producer functions and `migrate`.
@@ -89,7 +123,7 @@ const FROM_PG_KEYS: ReadonlySet<string> = new Set(["inTransaction"]);
  */
 export function fromPg(
   client: PgQueryable | PgPool,
-  options: { inTransaction?: boolean } = {},
+  options: FromPgOptions = {},
 ): PgExecutor {
   if (
     typeof client !== "object" || client === null ||
@@ -100,7 +134,13 @@ export function fromPg(
       `fromPg expects a node-postgres Pool, Client or PoolClient, got ${describe(client)}`,
     );
   }
-  const o = checkOptions<{ inTransaction?: boolean }>(options, "options", FROM_PG_KEYS);
+  const o = checkOptions<FromPgOptions>(options, "options", FROM_PG_KEYS);
+  if (o.copyFrom !== undefined && typeof o.copyFrom !== "function") {
+    throw new ValidationError(
+      "options.copyFrom",
+      `must be pg-copy-streams' from function, got ${describe(o.copyFrom)}`,
+    );
+  }
   if (o.inTransaction !== undefined && typeof o.inTransaction !== "boolean") {
     throw new ValidationError("options.inTransaction", "must be a boolean");
   }
@@ -111,11 +151,20 @@ export function fromPg(
       "a Pool is never inside your transaction; pass the client you ran BEGIN on",
     );
   }
-  return Object.freeze({ kind: "pg", client, pool, inTransaction: o.inTransaction ?? false });
+  return Object.freeze({
+    kind: "pg",
+    client,
+    pool,
+    inTransaction: o.inTransaction ?? false,
+    copyFrom: o.copyFrom ?? null,
+  });
 }
 
-/** Anything Awa accepts as a database handle. */
-export type Db = Sql | TransactionSql | PgExecutor;
+/**
+ * Anything Awa accepts as a database handle: postgres.js, node-postgres through
+ * {@link fromPg}, or another library's handle through `@awa/awa/adapters`.
+ */
+export type Db = Sql | TransactionSql | PgExecutor | AdaptedDb;
 
 /** A LISTEN in place; see {@link Executor.listen}. */
 export interface Listening {
@@ -166,7 +215,9 @@ function isPgExecutor(db: unknown): db is PgExecutor {
 }
 
 function isPostgresJs(db: unknown): db is Sql | TransactionSql {
-  return typeof db === "function" && typeof (db as Sql).unsafe === "function";
+  // `typed` tells postgres.js from Bun's built-in SQL, which also has `unsafe`.
+  return typeof db === "function" && typeof (db as Sql).unsafe === "function" &&
+    typeof (db as Sql).typed === "function";
 }
 
 type Send = (text: string) => Promise<unknown>;
@@ -240,6 +291,26 @@ async function postgresJsCopyIn(
     stream.on("finish", resolve);
     stream.on("error", reject);
   });
+  await writeCopyLines(stream, done, lines);
+}
+
+/** The part of a COPY stream {@link writeCopyLines} writes to. */
+interface CopySink {
+  write(chunk: string): boolean;
+  end(chunk: string): unknown;
+  destroy(err?: Error): unknown;
+  once(event: "drain", listener: () => void): unknown;
+}
+
+/**
+ * Write `lines` to a COPY stream in 64 KiB chunks, waiting on `drain`; `done` settles when the
+ * server has confirmed or refused the COPY.
+ */
+async function writeCopyLines(
+  stream: CopySink,
+  done: Promise<void>,
+  lines: Iterable<string>,
+): Promise<void> {
   done.catch(() => {});
   let chunk = "";
   try {
@@ -247,7 +318,7 @@ async function postgresJsCopyIn(
       chunk += line;
       if (chunk.length >= 1 << 16) {
         if (!stream.write(chunk)) {
-          await Promise.race([new Promise((r) => stream.once("drain", r)), done]);
+          await Promise.race([new Promise<void>((r) => stream.once("drain", r)), done]);
         }
         chunk = "";
       }
@@ -260,6 +331,23 @@ async function postgresJsCopyIn(
   }
   stream.end(chunk);
   await done;
+}
+
+/** COPY FROM STDIN on a node-postgres client through pg-copy-streams' `from`. */
+function pgCopyIn(
+  client: PgQueryable,
+  copyFrom: PgCopyFrom,
+  statement: string,
+  lines: Iterable<string>,
+): Promise<void> {
+  const stream = copyFrom(statement);
+  const done = new Promise<void>((resolve, reject) => {
+    stream.on("finish", () => resolve());
+    stream.on("error", reject);
+  });
+  // node-postgres submits a query object that has submit(), which a pg-copy-streams stream is.
+  (client as unknown as { query(q: PgCopyStream): unknown }).query(stream);
+  return writeCopyLines(stream, done, lines);
 }
 
 /** A LISTEN through postgres.js's own listen connection (shared by all channels of `sql`). */
@@ -354,17 +442,23 @@ function postgresJsExecutor(sql: Sql | TransactionSql): Executor {
   return ex;
 }
 
-function pgClientExecutor(client: PgQueryable, inTx: boolean, identity: object): Executor {
+function pgClientExecutor(
+  client: PgQueryable,
+  inTx: boolean,
+  identity: object,
+  copyFrom: PgCopyFrom | null,
+): Executor {
   const ex: Executor = {
     identity,
     query: async <T>(text: string, params: unknown[] = []) =>
       (await client.query(text, params)).rows as T[],
     atomic: (fn) => {
       if (inTx) return fn(ex);
-      const inner = pgClientExecutor(client, true, identity);
+      const inner = pgClientExecutor(client, true, identity, copyFrom);
       return sessionAtomic((text) => client.query(text), () => fn(inner));
     },
   };
+  if (copyFrom) ex.copyIn = (statement, lines) => pgCopyIn(client, copyFrom, statement, lines);
   return ex;
 }
 
@@ -389,7 +483,7 @@ async function checkOut(
   };
 }
 
-function pgPoolExecutor(pool: PgPool): Executor {
+function pgPoolExecutor(pool: PgPool, copyFrom: PgCopyFrom | null): Executor {
   return {
     identity: pool,
     query: async <T>(text: string, params: unknown[] = []) =>
@@ -398,7 +492,7 @@ function pgPoolExecutor(pool: PgPool): Executor {
       const { client, release } = await checkOut(pool);
       try {
         await client.query("BEGIN");
-        const out = await fn(pgClientExecutor(client, true, pool));
+        const out = await fn(pgClientExecutor(client, true, pool, copyFrom));
         await client.query("COMMIT");
         release();
         return out;
@@ -419,7 +513,7 @@ function pgPoolExecutor(pool: PgPool): Executor {
       const { client, release } = await checkOut(pool);
       let released = false;
       return {
-        ...pgClientExecutor(client, false, client),
+        ...pgClientExecutor(client, false, client, copyFrom),
         release: () => {
           if (released) return;
           released = true;
@@ -434,13 +528,21 @@ function pgPoolExecutor(pool: PgPool): Executor {
 export function toExecutor(db: Db): Executor {
   if (isPgExecutor(db)) {
     return db.pool
-      ? pgPoolExecutor(db.pool)
-      : pgClientExecutor(db.client, db.inTransaction, db.client);
+      ? pgPoolExecutor(db.pool, db.copyFrom ?? null)
+      : pgClientExecutor(db.client, db.inTransaction, db.client, db.copyFrom ?? null);
   }
   if (isPostgresJs(db)) return postgresJsExecutor(db);
+  if (isAdaptedDb(db)) return adaptedExecutor(db);
+  if (typeof db === "function" && typeof (db as Sql).unsafe === "function") {
+    throw new ValidationError(
+      "db",
+      "this looks like Bun's built-in SQL, which cannot COPY nor be told from postgres.js " +
+        "otherwise: wrap it with fromBunSql() from @awa/awa/adapters",
+    );
+  }
   throw new ValidationError(
     "db",
-    "expected a postgres.js Sql or transaction, or a node-postgres handle wrapped with " +
-      `fromPg(), got ${describe(db)}`,
+    "expected a postgres.js Sql or transaction, a node-postgres handle wrapped with fromPg(), " +
+      `or a handle wrapped by an adapter of @awa/awa/adapters, got ${describe(db)}`,
   );
 }

@@ -1,6 +1,6 @@
 /**
  * Producer API: `insert` (one job, through the public SQL contract `awa.insert_job`) and
- * `insertMany` (one COPY per batch).
+ * `insertMany` (one COPY, or one multi-row INSERT, per batch).
  * @module
  */
 import { type Db, type Executor, toExecutor } from "../db/executor.ts";
@@ -11,13 +11,14 @@ import type { JobDefinition } from "../job.ts";
 import { mapMissingSchema, requireSchema } from "../migrate.ts";
 import { checkSchema } from "../schema.ts";
 import {
+  type BulkField,
   type BulkReservation,
-  copyDeferredJobs,
-  copyReadyEntries,
   type InsertedRow,
   insertJob,
   type LaneGroup,
   reserveBulkEnqueue,
+  writeDeferredJobs,
+  writeReadyEntries,
 } from "../storage/enqueue.ts";
 import { type Store, storeOf } from "../storage/store.ts";
 import { checkInteger, checkOptions, describe } from "../validate.ts";
@@ -121,13 +122,12 @@ async function insertOne(
   store: Store,
   job: NormalizedJob,
   onConflict: "error" | "skip",
-  index?: number,
 ): Promise<InsertedJob | null> {
   try {
     const row = await insertJob(store, job, onConflict);
     return row === null ? null : toInserted(row);
   } catch (err) {
-    throw mapInsertError(err, job.uniqueKeyHex, { index });
+    throw mapInsertError(err, job.uniqueKeyHex);
   }
 }
 
@@ -196,7 +196,7 @@ export interface InsertManyResult {
 
 /** Options of a whole {@link insertMany} call; they apply to every job that does not set its own. */
 export type InsertManyOptions = Omit<InsertOptions, "unique" | "orderingKey"> & {
-  /** Rows per COPY round trip. Default 20 000. */
+  /** Rows per batch: one COPY, or one multi-row INSERT. Default 20 000. */
   batchSize?: number;
 };
 
@@ -211,26 +211,10 @@ const MANY_JOB_KEYS: ReadonlySet<string> = new Set([...JOB_OPTION_KEYS, "args"])
 
 const MAX_GROUP = 65536;
 
-const COPY_SPECIAL = /[\\\n\r\t]/;
-const COPY_SPECIAL_ALL = new RegExp(COPY_SPECIAL.source, "g");
-
-/** COPY text-format escaping of one field. */
-function copyText(v: string): string {
-  // Most fields (JSON text, names) have nothing to escape: test before building a new string.
-  if (!COPY_SPECIAL.test(v)) return v;
-  return v.replace(
-    COPY_SPECIAL_ALL,
-    (c) => c === "\\" ? "\\\\" : c === "\n" ? "\\n" : c === "\r" ? "\\r" : "\\t",
-  );
+/** A Postgres array literal of `tags`. */
+function arrayLiteral(tags: string[]): string {
+  return "{" + tags.map((t) => '"' + t.replace(/["\\]/g, (c) => "\\" + c) + '"').join(",") + "}";
 }
-
-function copyArray(tags: string[]): string {
-  const lit = "{" + tags.map((t) => '"' + t.replace(/["\\]/g, (c) => "\\" + c) + '"').join(",") +
-    "}";
-  return copyText(lit);
-}
-
-const N = "\\N";
 
 function expandIds(ranges: [string, string][]): number[] {
   const out: number[] = [];
@@ -287,7 +271,6 @@ async function insertBatch(
   const skipped = new Set(res.conflicts);
   const serverNow = res.now;
 
-  const deferredLines: string[] = [];
   // Lane positions as decimal strings; block bases stay far below 2^53 in practice, but the
   // BigInt path keeps them exact if a sequence ever gets there.
   const laneOf = new Map<number, { shard: number; seq: string }>();
@@ -303,21 +286,20 @@ async function insertBatch(
       laneOf.set(i, { shard: lane.shard, seq });
     }
   }
-  const commonOf = (j: NormalizedJob): string =>
-    [
-      copyText(j.kind),
-      copyText(j.argsJson),
-      String(j.maxAttempts),
-      copyArray(j.tags),
-      copyText(j.metadataJson),
-      j.uniqueKeyHex === null ? N : "\\\\x" + j.uniqueKeyHex,
-      j.uniqueStates ?? N,
-      "0",
-      "0",
-    ].join("\t");
-  // Built lazily: copyIn streams 64 KiB chunks, so the server parses one chunk while the next
+  const commonOf = (j: NormalizedJob): BulkField[] => [
+    j.kind,
+    j.argsJson,
+    j.maxAttempts,
+    arrayLiteral(j.tags),
+    j.metadataJson,
+    j.uniqueKeyHex === null ? null : "\\x" + j.uniqueKeyHex,
+    j.uniqueStates,
+    0,
+    0,
+  ];
+  // Built lazily: a COPY streams 64 KiB chunks, so the server parses one chunk while the next
   // is being built.
-  function* readyLines(): Generator<string> {
+  function* readyRows(): Generator<BulkField[]> {
     for (let i = 0; i < jobs.length; i++) {
       // laneOf holds only immediate jobs that were not skipped.
       const lane = laneOf.get(i);
@@ -326,44 +308,43 @@ async function insertBatch(
       yield [
         res.slot,
         res.generation,
-        copyText(j.queue),
+        j.queue,
         j.priority,
         lane.shard,
         lane.seq,
         ids[i],
-        commonOf(j),
+        ...commonOf(j),
         j.runAt?.toISOString() ?? serverNow,
         serverNow,
-      ].join("\t") + "\n";
+      ];
     }
   }
+  const deferredRows: BulkField[][] = [];
   for (let i = 0; i < jobs.length; i++) {
     if (skipped.has(i) || laneOf.has(i)) continue;
     const j = jobs[i];
-    deferredLines.push(
-      [
-        ids[i],
-        "scheduled",
-        j.runAt!.toISOString(),
-        copyText(j.queue),
-        j.priority,
-        commonOf(j),
-        serverNow,
-      ].join("\t") + "\n",
-    );
+    deferredRows.push([
+      ids[i],
+      "scheduled",
+      j.runAt!.toISOString(),
+      j.queue,
+      j.priority,
+      ...commonOf(j),
+      serverNow,
+    ]);
   }
 
-  if (laneOf.size > 0) await copyReadyEntries(store, res.slot, readyLines());
-  if (deferredLines.length > 0) await copyDeferredJobs(store, deferredLines);
+  if (laneOf.size > 0) await writeReadyEntries(store, res.slot, readyRows());
+  if (deferredRows.length > 0) await writeDeferredJobs(store, deferredRows);
   return ids.map((id, i) => (skipped.has(i) ? null : id));
 }
 
 /**
- * Insert many jobs of one kind, streaming each batch with one COPY. Per-job options (queue,
+ * Insert many jobs of one kind, writing each batch with one COPY (postgres.js) or one multi-row
+ * INSERT (drivers that cannot COPY): never one statement per job. Per-job options (queue,
  * priority, runAt, orderingKey, tags, metadata, unique, maxAttempts) override the batch options.
  * Everything is validated before anything is written, and the call is atomic: in the caller's
- * transaction when given one, else in its own. A node-postgres handle (no COPY) falls back to
- * one `insert_job` call per job inside the same transaction. Create postgres.js pools with
+ * transaction when given one, else in its own. Create postgres.js pools with
  * `withNoDelay()`: otherwise each COPY waits ~80 ms for TCP delayed ACKs.
  */
 export async function insertMany<A>(
@@ -401,17 +382,10 @@ export async function insertMany<A>(
       const ids: (number | null)[] = [];
       for (let start = 0; start < normalized.length; start += batchSize) {
         const batch = normalized.slice(start, start + batchSize);
-        if (tx.canCopy) {
-          try {
-            ids.push(...await insertBatch(tx, batch, onConflict));
-          } catch (err) {
-            throw mapInsertError(err, null, { batchStart: start });
-          }
-        } else {
-          for (let k = 0; k < batch.length; k++) {
-            const row = await insertOne(tx, batch[k], onConflict, start + k);
-            ids.push(row?.id ?? null);
-          }
+        try {
+          ids.push(...await insertBatch(tx, batch, onConflict));
+        } catch (err) {
+          throw mapInsertError(err, null, { batchStart: start });
         }
       }
       return { count: ids.filter((id) => id !== null).length, ids };

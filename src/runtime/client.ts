@@ -219,12 +219,19 @@ export class Client {
       sql = postgres(db, runtimePoolOptions(poolSize));
       if (maintenance) this.#lockSql = openLockSession(db);
       this.#ownsSql = true;
-    } else if (typeof db === "function" && typeof (db as Sql).reserve === "function") {
+    } else if (
+      typeof db === "function" && typeof (db as Sql).reserve === "function" &&
+      typeof (db as Sql).typed === "function"
+    ) {
       sql = db;
       if (maintenance) this.#lockSql = openLockSession(sql);
       this.#ownsSql = false;
     } else {
-      throw new ValidationError("db", "must be a postgres.js Sql (not a transaction) or a URL");
+      throw new ValidationError(
+        "db",
+        "must be a postgres.js Sql (not a transaction) or a URL; other drivers (Bun's SQL, " +
+          "node-postgres, ORMs) serve producers through @awa/awa/adapters, and a Client takes the URL",
+      );
     }
     this.#options = options;
     this.#listenDb = typeof db === "string" ? db : sql;

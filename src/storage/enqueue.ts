@@ -1,8 +1,8 @@
 /**
  * The producers' writes: `insertJob` (one job through the public SQL contract `insert_job`),
  * and the two steps of a bulk insert: `reserveBulkEnqueue` (ids, lane positions, unique claims
- * and a name check in one round trip), then `copyReadyEntries` / `copyDeferredJobs` streaming
- * the rows with COPY.
+ * and a name check in one round trip), then `writeReadyEntries` / `writeDeferredJobs` sending
+ * the rows with one COPY, or one multi-row INSERT where the driver cannot COPY.
  * @module
  */
 import type { Store } from "./store.ts";
@@ -133,38 +133,126 @@ export async function reserveBulkEnqueue(
   return typeof r === "string" ? JSON.parse(r) : r;
 }
 
-/** Job columns both COPY targets share, in the order the lines carry them. */
-const JOB_COLUMNS =
-  "kind, args, max_attempts, tags, metadata, unique_key, unique_states, attempt, run_lease";
+/** One field of a bulk row in its Postgres text form; null is SQL NULL. */
+export type BulkField = string | number | null;
 
-/**
- * Step 2 of a bulk insert, immediate jobs: COPY text-format `lines` straight into the leaf
- * table of ready slot `slot` (every row of a batch belongs to it, and no row needs tuple
- * routing). Columns: ready_slot, generation, queue, priority, enqueue_shard, lane_seq, job_id,
- * then the job columns, run_at, created_at.
- */
-export function copyReadyEntries(
-  store: Store,
-  slot: number,
-  lines: Iterable<string>,
-): Promise<void> {
-  return store.copyIn(
-    "copyReadyEntries",
-    `COPY {{schema}}.ready_entries_${Number(slot)} (ready_slot, generation, queue, priority,
-      enqueue_shard, lane_seq, job_id, ${JOB_COLUMNS}, run_at, created_at) FROM STDIN`,
-    lines,
+/** Columns (name, type) of a bulk-insert target, in the order its rows carry them. */
+type Columns = readonly (readonly [string, string])[];
+
+/** Job columns both bulk targets share. */
+const JOB_COLUMNS: Columns = [
+  ["kind", "text"],
+  ["args", "jsonb"],
+  ["max_attempts", "smallint"],
+  ["tags", "text[]"],
+  ["metadata", "jsonb"],
+  ["unique_key", "bytea"],
+  ["unique_states", "bit(8)"],
+  ["attempt", "smallint"],
+  ["run_lease", "bigint"],
+];
+
+const READY_COLUMNS: Columns = [
+  ["ready_slot", "smallint"],
+  ["generation", "bigint"],
+  ["queue", "text"],
+  ["priority", "smallint"],
+  ["enqueue_shard", "smallint"],
+  ["lane_seq", "bigint"],
+  ["job_id", "bigint"],
+  ...JOB_COLUMNS,
+  ["run_at", "timestamptz"],
+  ["created_at", "timestamptz"],
+];
+
+const DEFERRED_COLUMNS: Columns = [
+  ["job_id", "bigint"],
+  ["state", "{{schema}}.job_state"],
+  ["run_at", "timestamptz"],
+  ["queue", "text"],
+  ["priority", "smallint"],
+  ...JOB_COLUMNS,
+  ["created_at", "timestamptz"],
+];
+
+const COPY_SPECIAL = /[\\\n\r\t]/;
+const COPY_SPECIAL_ALL = new RegExp(COPY_SPECIAL.source, "g");
+
+/** COPY text-format escaping of one field. */
+function copyText(v: string): string {
+  // Most fields (JSON text, names) have nothing to escape: test before building a new string.
+  if (!COPY_SPECIAL.test(v)) return v;
+  return v.replace(
+    COPY_SPECIAL_ALL,
+    (c) => c === "\\" ? "\\\\" : c === "\n" ? "\\n" : c === "\r" ? "\\r" : "\\t",
   );
 }
 
+/** The COPY text-format line of each row, built as the stream asks for it. */
+function* copyLines(rows: Iterable<BulkField[]>): Generator<string> {
+  for (const row of rows) {
+    let line = "";
+    for (let i = 0; i < row.length; i++) {
+      const f = row[i];
+      line += (i === 0 ? "" : "\t") +
+        (f === null ? "\\N" : typeof f === "number" ? String(f) : copyText(f));
+    }
+    yield line + "\n";
+  }
+}
+
+/** Bulk statements per target table, built once per table name. */
+const bulkStatements = new Map<string, { copy: string; insert: string }>();
+
+function bulkStatementsOf(table: string, columns: Columns): { copy: string; insert: string } {
+  let out = bulkStatements.get(table);
+  if (out === undefined) {
+    const names = columns.map(([name]) => name).join(", ");
+    const fields = columns.map(([, type], i) => `(r->>${i})::${type}`).join(", ");
+    out = {
+      copy: `COPY ${table} (${names}) FROM STDIN`,
+      // Drivers without COPY send the batch as one JSON array of rows: one statement whatever
+      // the batch size.
+      insert: `INSERT INTO ${table} (${names})
+SELECT ${fields} FROM jsonb_array_elements($1::text::jsonb) r`,
+    };
+    bulkStatements.set(table, out);
+  }
+  return out;
+}
+
+async function writeRows(
+  store: Store,
+  op: string,
+  table: string,
+  columns: Columns,
+  rows: Iterable<BulkField[]>,
+): Promise<void> {
+  const statements = bulkStatementsOf(table, columns);
+  if (store.canCopy) return await store.copyIn(`copy${op}`, statements.copy, copyLines(rows));
+  await store.run(`insert${op}`, statements.insert, [JSON.stringify(Array.from(rows))]);
+}
+
 /**
- * Step 2 of a bulk insert, jobs that run later: COPY text-format `lines` into `deferred_jobs`.
- * Columns: job_id, state, run_at, queue, priority, then the job columns, created_at.
+ * Step 2 of a bulk insert, immediate jobs: write `rows` straight into the leaf table of ready
+ * slot `slot` (every row of a batch belongs to it, and no row needs tuple routing), with one
+ * COPY where the driver can, else one multi-row INSERT. Fields: ready_slot, generation, queue,
+ * priority, enqueue_shard, lane_seq, job_id, then the job columns, run_at, created_at.
  */
-export function copyDeferredJobs(store: Store, lines: Iterable<string>): Promise<void> {
-  return store.copyIn(
-    "copyDeferredJobs",
-    `COPY {{schema}}.deferred_jobs (job_id, state, run_at, queue, priority, ${JOB_COLUMNS},
-      created_at) FROM STDIN`,
-    lines,
-  );
+export function writeReadyEntries(
+  store: Store,
+  slot: number,
+  rows: Iterable<BulkField[]>,
+): Promise<void> {
+  const table = `{{schema}}.ready_entries_${Number(slot)}`;
+  return writeRows(store, "ReadyEntries", table, READY_COLUMNS, rows);
+}
+
+/**
+ * Step 2 of a bulk insert, jobs that run later: write `rows` into `deferred_jobs` (one COPY, or
+ * one multi-row INSERT). Fields: job_id, state, run_at, queue, priority, then the job columns,
+ * created_at.
+ */
+export function writeDeferredJobs(store: Store, rows: Iterable<BulkField[]>): Promise<void> {
+  return writeRows(store, "DeferredJobs", "{{schema}}.deferred_jobs", DEFERRED_COLUMNS, rows);
 }
