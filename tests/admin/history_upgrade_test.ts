@@ -50,7 +50,8 @@ Deno.test("a 011 schema holding jobs upgrades to 012 and keeps them", POOL_TEST,
   const queued = await insertV11(4);
 
   const r = await migrate(sql);
-  assert.deepEqual(r.applied, [12]);
+  // 012 and every later migration of this release.
+  assert.deepEqual(r.applied, THIS_RELEASE.migrations.map((m) => m.version).filter((v) => v >= 12));
   assert.equal((await getJob(sql, done.id)).state, "completed");
   assert.equal((await getJob(sql, failed.id)).hold?.kind, "failed");
   assert.equal((await getJob(sql, running.id)).state, "running");
