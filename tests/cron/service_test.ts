@@ -78,9 +78,11 @@ Deno.test({
   name: "cron: an unreadable stored schedule is reported once; the others still fire",
   ...POOL_TEST,
   async fn() {
-    await declare(sql, "good", "* * * * *");
+    // Yearly, last fired 400 days ago: one coalesced fire is due, and no new fire can come due
+    // between the two ticks (an every-minute schedule did when the ticks straddled a minute).
+    await declare(sql, "good", "0 0 1 1 *");
     await declare(sql, "from_elsewhere", "* * * * *");
-    await setLastFire(sql, "good", 120);
+    await setLastFire(sql, "good", 400 * 86_400);
     await sql`UPDATE awa.cron_jobs SET cron_expr = '0 0 0 1 1 * 2099' WHERE name = 'from_elsewhere'`;
     const events: Emitted[] = [];
     const p = prepared(cron, undefined, tickContext(sql, events));
