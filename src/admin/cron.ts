@@ -4,12 +4,10 @@
  * database handle, so it also works inside the caller's transaction.
  * @module
  */
-import { type Db, type Executor, toExecutor } from "../db/executor.ts";
-import { toDatabaseError } from "../db/classify.ts";
+import type { Db } from "../db/executor.ts";
 import { CronNotFoundError } from "../errors.ts";
 import { checkCronName } from "../cron/definition.ts";
 import { type MissedFirePolicy, nextFire, parseCron } from "../cron/fire_times.ts";
-import { mapMissingSchema, requireSchema } from "../migrate.ts";
 import { checkSchema } from "../schema.ts";
 import {
   type CronJobRow,
@@ -19,7 +17,7 @@ import {
   resumeCronJob as resumeRow,
   triggerCronJob as triggerRow,
 } from "../storage/cron.ts";
-import { type Store, storeOf } from "../storage/store.ts";
+import { adminCall } from "./call.ts";
 import { checkDate, checkOptions, checkText } from "../validate.ts";
 
 /** A schedule as stored, with its next fire. */
@@ -138,22 +136,6 @@ function infoOf(r: CronJobRow, now: Date): CronJobInfo {
   };
 }
 
-/** Run `op` on the checked schema, mapping failures to typed errors. */
-async function withStore<T>(
-  db: Db,
-  schema: string,
-  what: string,
-  op: (store: Store) => Promise<T>,
-): Promise<T> {
-  const ex: Executor = toExecutor(db);
-  try {
-    await requireSchema(ex, schema);
-    return await op(storeOf(ex, schema));
-  } catch (err) {
-    throw toDatabaseError(mapMissingSchema(err, ex, schema), what);
-  }
-}
-
 /** Check a schedule name and the options of one operation; returns them with the schema. */
 function checkTarget<O extends CronAdminOptions>(
   name: unknown,
@@ -178,7 +160,7 @@ export async function listCronJobs(
   const o = checkOptions<ListCronJobsOptions>(options, "options", LIST_KEYS);
   const schema = checkSchema(o.schema, "options.schema");
   const now = o.now === undefined ? undefined : checkDate(o.now, "options.now");
-  return await withStore(db, schema, "listCronJobs", async (store) => {
+  return await adminCall(db, schema, "listCronJobs", async (store) => {
     const rows = await listRows(store);
     const at = now ?? new Date();
     return rows.map((r) => infoOf(r, at));
@@ -197,7 +179,7 @@ export async function pauseCronJob(
 ): Promise<CronJobInfo> {
   const { o, schema } = checkTarget<PauseCronJobOptions>(name, options, PAUSE_KEYS);
   const by = o.pausedBy === undefined ? null : checkText(o.pausedBy, "options.pausedBy", 200);
-  return await withStore(
+  return await adminCall(
     db,
     schema,
     "pauseCronJob",
@@ -215,7 +197,7 @@ export async function resumeCronJob(
   options: CronAdminOptions = {},
 ): Promise<CronJobInfo> {
   const { schema } = checkTarget(name, options, ADMIN_KEYS);
-  return await withStore(
+  return await adminCall(
     db,
     schema,
     "resumeCronJob",
@@ -234,7 +216,7 @@ export async function triggerCronJob(
   options: CronAdminOptions = {},
 ): Promise<number> {
   const { schema } = checkTarget(name, options, ADMIN_KEYS);
-  return await withStore(db, schema, "triggerCronJob", async (store) => {
+  return await adminCall(db, schema, "triggerCronJob", async (store) => {
     const id = await triggerRow(store, name);
     if (id === null) throw new CronNotFoundError(name);
     return Number(id);
@@ -252,5 +234,5 @@ export async function removeCronJob(
   options: CronAdminOptions = {},
 ): Promise<boolean> {
   const { schema } = checkTarget(name, options, ADMIN_KEYS);
-  return await withStore(db, schema, "removeCronJob", (store) => removeRow(store, name));
+  return await adminCall(db, schema, "removeCronJob", (store) => removeRow(store, name));
 }

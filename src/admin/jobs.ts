@@ -5,11 +5,9 @@
  * it runs inside the caller's transaction when given one.
  * @module
  */
-import { type Db, toExecutor } from "../db/executor.ts";
-import { toDatabaseError } from "../db/classify.ts";
+import type { Db } from "../db/executor.ts";
 import { JobNotFoundError, JobStateError, ValidationError } from "../errors.ts";
 import { checkQueue } from "../job.ts";
-import { mapMissingSchema, requireSchema } from "../migrate.ts";
 import { mapInsertError } from "../producer/insert.ts";
 import {
   cancelJob as cancelJobRow,
@@ -27,7 +25,7 @@ import {
   writeQueueRetention,
   writeRetentionDefaults,
 } from "../storage/history.ts";
-import { type Store, storeOf } from "../storage/store.ts";
+import type { Store } from "../storage/store.ts";
 import { checkOptions, describe } from "../validate.ts";
 import {
   checkAdminOptions,
@@ -45,25 +43,20 @@ import {
   type RetryOverrides,
   type SchemaOption,
 } from "./filters.ts";
+import { adminCall } from "./call.ts";
 import { type BulkResult, type JobRecord, type Page, toJobRecord } from "./types.ts";
 
 /**
  * Run `fn` on a store of `db` bound to `schema` after the schema check, mapping driver errors
  * to Awa's (`what` names the operation in messages).
  */
-export async function withStore<T>(
+export function withStore<T>(
   db: Db,
   schema: string,
   what: string,
   fn: (store: Store) => Promise<T>,
 ): Promise<T> {
-  const ex = toExecutor(db);
-  try {
-    await requireSchema(ex, schema);
-    return await fn(storeOf(ex, schema));
-  } catch (err) {
-    throw toDatabaseError(mapInsertError(mapMissingSchema(err, ex, schema)), what);
-  }
+  return adminCall(db, schema, what, fn, mapInsertError);
 }
 
 /** Precedence when a job shows in two planes of one snapshot: the live one wins. */
