@@ -9,7 +9,7 @@
  * @module
  */
 import { adminCall } from "../admin/call.ts";
-import { checkAdminOptions, type SchemaOption } from "../admin/filters.ts";
+import { checkAdminOptions } from "../admin/filters.ts";
 import type { Db } from "../db/executor.ts";
 import { CallbackNotFoundError, ValidationError } from "../errors.ts";
 import type { JobState } from "../hash.ts";
@@ -39,7 +39,10 @@ export interface CallbackResolution {
 }
 
 /** Options of every resolution function. Unknown keys are rejected. */
-export interface ExternalOptions extends SchemaOption {}
+export interface ExternalOptions {
+  /** Awa schema. Default `"awa"`. */
+  schema?: string;
+}
 
 /** What `resolveCallback` does when no CEL expression decided. */
 export type DefaultAction = "complete" | "fail" | "ignore";
