@@ -22,6 +22,8 @@
 -- `cancelled: duplicate: unique key held by job <id>`. Ending in a terminal state of the mask
 -- re-acquires the claim when the key is free.
 -- Returns one row per applied item with the state the job reached.
+-- Callback outcomes ({{schema}}.resolve_callback, expire_callbacks): callback_fail fails like
+-- fail (terminal); rescue_callback, a timed-out callback, is held with reason callback_timeout.
 CREATE OR REPLACE FUNCTION {{schema}}.finalize_attempts(p_items jsonb, p_try boolean DEFAULT false,
   p_dlq_default boolean DEFAULT false)
 RETURNS TABLE (
@@ -170,8 +172,10 @@ BEGIN
       CASE WHEN d.duplicate THEN d.outcome || '_duplicate_cancelled' ELSE d.outcome END
         AS closure_outcome,
       CASE
-        WHEN d.outcome = 'fail' THEN 'terminal_error'
-        WHEN d.outcome IN ('retry') OR d.outcome LIKE 'rescue_%' THEN 'max_attempts_exhausted'
+        WHEN d.outcome IN ('fail', 'callback_fail') THEN 'terminal_error'
+        WHEN d.outcome = 'rescue_callback' THEN 'callback_timeout'
+        WHEN d.outcome IN ('retry', 'callback_cancel') OR d.outcome LIKE 'rescue_%'
+          THEN 'max_attempts_exhausted'
       END AS fail_reason,
       CASE
         WHEN d.duplicate THEN coalesce(d.old_errors, '[]'::jsonb) || jsonb_build_array(
@@ -186,7 +190,7 @@ BEGIN
               THEN 'cancelled: ' || coalesce(d.error, '') ELSE coalesce(d.error, d.outcome) END,
             'attempt', d.b_attempt, 'at', clock_timestamp(),
             'started_at', d.claimed_at, 'instance_id', d.instance_id,
-            'terminal', CASE WHEN d.outcome = 'fail' THEN true END
+            'terminal', CASE WHEN d.outcome IN ('fail', 'callback_fail') THEN true END
           )))
       END AS new_errors
     FROM decided d
