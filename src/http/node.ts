@@ -119,7 +119,9 @@ export function toNodeListener(
       const hasBody = method !== "GET" && method !== "HEAD";
       const body = hasBody ? await collect(req, max) : null;
       if (hasBody && body === null) {
+        // The rest of the body is never read, so the connection cannot serve another request.
         response = plain(413, `the body is over ${max} bytes`);
+        response.headers.set("connection", "close");
       } else {
         response = await handler(
           new Request(url, { method, headers, ...(body !== null ? { body } : {}) }),
