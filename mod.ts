@@ -158,3 +158,28 @@ export type { CacheSweepOptions, CacheSweepStats } from "./src/maintenance/cache
 
 // --- Admin layer (also the subpath @awa/awa/admin; docs/admin.md) ---
 export * as admin from "./admin.ts";
+
+// --- Callbacks: wait for the outside world (docs/callbacks.md) ---
+export { CallbackNotFoundError, StaleAttemptError } from "./src/errors.ts";
+export {
+  type CallbackResolution,
+  cancelCallback,
+  completeExternal,
+  type DefaultAction,
+  type ExternalOptions,
+  failExternal,
+  heartbeatCallback,
+  resolveCallback,
+  resumeExternal,
+  retryExternal,
+} from "./src/callbacks/external.ts";
+export type { CallbackExpressions } from "./src/callbacks/cel.ts";
+export type {
+  CallbackMethods,
+  RegisterCallbackOptions,
+  WaitForCallbackOptions,
+} from "./src/runtime/callbacks.ts";
+export type {
+  CallbackTimeoutsOptions,
+  CallbackTimeoutsStats,
+} from "./src/maintenance/callback_timeouts.ts";

@@ -31,6 +31,9 @@ export type AwaErrorCode =
   | "PERMISSION_DENIED"
   // cron
   | "CRON_NOT_FOUND"
+  // callbacks
+  | "CALLBACK_NOT_FOUND"
+  | "STALE_ATTEMPT"
   // HTTP worker (@awa/awa/http)
   | "HTTP_WORKER";
 
@@ -385,6 +388,45 @@ export class CronNotFoundError extends AwaError {
   }
 }
 
+// --- callbacks (docs/callbacks.md) ---
+
+/**
+ * No open attempt has this callback: the id is unknown, already resolved, superseded by a newer
+ * registration of its attempt, or its attempt ended (timed out, rescued, cancelled, retried).
+ * Nothing was written.
+ */
+export class CallbackNotFoundError extends AwaError {
+  /** The callback id looked up. */
+  readonly callbackId: string;
+  /** The error for callback `callbackId`. */
+  constructor(callbackId: string) {
+    super(
+      "CALLBACK_NOT_FOUND",
+      `callback ${callbackId} not found: unknown, already resolved, superseded by a newer ` +
+        "registration, or its attempt has ended",
+    );
+    this.name = "CallbackNotFoundError";
+    this.callbackId = callbackId;
+  }
+}
+
+/**
+ * The handler's attempt is no longer current: it was completed, failed or retried through its
+ * callback, timed out, rescued or cancelled. Thrown by `ctx.registerCallback` and
+ * `ctx.waitForCallback`; nothing was written, and the handler's outcome will be ignored.
+ */
+export class StaleAttemptError extends AwaError {
+  /** The job whose attempt ended. */
+  readonly jobId: number;
+  /** The error for an attempt of job `jobId`. */
+  constructor(jobId: number) {
+    super(
+      "STALE_ATTEMPT",
+      `the attempt of job ${jobId} has ended (resolved through its callback, timed out, ` +
+        "rescued or cancelled); stop working on it, its outcome will be ignored",
+    );
+    this.name = "StaleAttemptError";
+    this.jobId = jobId;
 // --- HTTP worker (@awa/awa/http, docs/http.md) ---
 
 /**

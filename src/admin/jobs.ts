@@ -25,6 +25,7 @@ import {
   writeQueueRetention,
   writeRetentionDefaults,
 } from "../storage/history.ts";
+import { resolveCallback } from "../storage/callbacks.ts";
 import type { Store } from "../storage/store.ts";
 import { checkOptions, describe } from "../validate.ts";
 import {
@@ -301,13 +302,18 @@ const RETRY_KEYS = ["queue", "priority", "runAt"];
 /**
  * Retry one job by its row: a held one (failed, DLQ) runs again under its id with attempt 0
  * and its error history kept; a cancelled one is enqueued again as a copy under a new id (its
- * cancelled record is append-only). Returns the id that will run, or null when the row is
- * neither.
+ * cancelled record is append-only); one waiting on a callback runs again under its id at once
+ * with attempt 0 (as `retryExternal`; overrides do not apply). Returns the id that will run, or
+ * null when the row is none of these.
  */
 async function retryRow(store: Store, row: JobRow, to: RetryTarget): Promise<string | null> {
   const id = BigInt(row.id);
   if (row.plane === "held") return await retryHeld(store, id, to);
   if (row.state === "cancelled") return await retryCancelled(store, id, to);
+  if (row.state === "waiting_external" && row.callback_id !== null) {
+    const done = await resolveCallback(store, row.callback_id, "retry");
+    return done?.applied ? row.id : null;
+  }
   return null;
 }
 
@@ -329,7 +335,7 @@ export async function retryJob(db: Db, id: number | bigint, opts?: RetryOptions)
       throw new JobStateError(
         Number(jobId),
         row.state,
-        "only failed, DLQ and cancelled jobs retry",
+        "only failed, DLQ, cancelled and waiting_external jobs retry",
       );
     }
     return got;

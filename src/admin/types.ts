@@ -78,6 +78,13 @@ export interface JobRecord {
   uniqueKey: string | null;
   /** Where the job was found (storage plane), for diagnostics. */
   plane: Plane;
+  /**
+   * The callback its open attempt registered (a parked or waiting job's, see
+   * docs/callbacks.md), or null.
+   */
+  callbackId: string | null;
+  /** When that callback times out, or null. */
+  callbackTimeoutAt: Date | null;
 }
 
 interface ErrorEntry {
@@ -152,6 +159,8 @@ export function toJobRecord(row: JobRow): JobRecord {
     expiresAt: row.expires_at,
     uniqueKey: row.unique_key,
     plane: row.plane,
+    callbackId: row.callback_id ?? null,
+    callbackTimeoutAt: row.callback_timeout_at ?? null,
   };
 }
 

@@ -8,6 +8,8 @@ import { DEFAULT_SCHEMA } from "../schema.ts";
 
 /** Topic of cancel and rescue notices; `@` is outside the queue-name alphabet. */
 export const CANCEL_TOPIC = "@cancel";
+/** Topic of callback resolutions (`awa.notify_callback`). */
+export const CALLBACK_TOPIC = "@callback";
 
 const encoder = new TextEncoder();
 

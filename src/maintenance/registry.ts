@@ -6,6 +6,11 @@
  */
 import { ValidationError } from "../errors.ts";
 import { cacheSweep, type CacheSweepOptions, type CacheSweepStats } from "./cache_sweep.ts";
+import {
+  callbackTimeouts,
+  type CallbackTimeoutsOptions,
+  type CallbackTimeoutsStats,
+} from "./callback_timeouts.ts";
 import { checkObject, describeValue } from "../runtime/options.ts";
 import { cron, type CronServiceOptions, type CronStats } from "./cron.ts";
 import { dlqCleanup, type DlqCleanupOptions, type DlqCleanupStats } from "./dlq_cleanup.ts";
@@ -29,6 +34,7 @@ export const SERVICES = [
   history,
   dlqCleanup,
   cron,
+  callbackTimeouts,
 ] as const;
 
 type Service = typeof SERVICES[number];
@@ -65,6 +71,8 @@ export interface MaintenanceOptions {
   dlq_cleanup?: DlqCleanupOptions | false;
   /** The leader's evaluation of cron schedules. */
   cron?: CronServiceOptions | false;
+  /** Ending attempts whose callback timed out. */
+  callback_timeouts?: CallbackTimeoutsOptions | false;
 }
 
 /** Counters of what maintenance did, for stats and tests: leadership, then every service's. */
@@ -79,7 +87,8 @@ export interface MaintenanceStats
     CacheSweepStats,
     HistoryStats,
     DlqCleanupStats,
-    CronStats {}
+    CronStats,
+    CallbackTimeoutsStats {}
 
 // The public types above are spelt out for readers; these checks keep them equal to what
 // SERVICES declares, so a new service fails `deno check` until it is named in both.

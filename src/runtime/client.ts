@@ -20,7 +20,8 @@ import { requireSchema } from "../migrate.ts";
 import { finalizeAttempts, recordHeartbeat } from "../storage/attempts.ts";
 import { deregisterRuntime, registerRuntime } from "../storage/runtimes.ts";
 import { VERSION } from "../version.ts";
-import { CANCEL_TOPIC } from "../db/channels.ts";
+import { CALLBACK_TOPIC, CANCEL_TOPIC } from "../db/channels.ts";
+import { onCallbackNotice } from "./callbacks.ts";
 import { Completer } from "./completer.ts";
 import { RuntimeCore } from "./core.ts";
 import {
@@ -400,6 +401,13 @@ export class Client {
     }
     this.#subscriptions.push(
       await notifier.subscribe(CANCEL_TOPIC, (payload) => this.#onEndNotice(payload)),
+      await notifier.subscribe(CALLBACK_TOPIC, (payload) => {
+        try {
+          onCallbackNotice(payload, core.instanceId, (e) => core.emit("callbackResolved", e));
+        } catch (err) {
+          core.emitError(err, "callback notification");
+        }
+      }),
     );
   }
 

@@ -1,10 +1,11 @@
 /**
  * The handler context: cancellation signal, the outcome constructors of the outcome table
- * (outcomes.ts) and progress.
+ * (outcomes.ts), progress and the attempt's callback methods (callbacks.ts).
  * @module
  */
 import { ValidationError } from "../errors.ts";
 import { outcomeConstructors } from "./outcomes.ts";
+import type { CallbackMethods } from "./callbacks.ts";
 import type { JobContext, Progress } from "./types.ts";
 
 const MAX_PROGRESS_BYTES = 64 * 1024;
@@ -23,10 +24,12 @@ export function createContext(
   signal: AbortSignal,
   progress: ProgressState,
   flush: () => Promise<boolean>,
+  callbacks: CallbackMethods,
 ): JobContext {
   return {
     signal,
     ...outcomeConstructors,
+    ...callbacks,
     setProgress(percent, message) {
       if (typeof percent !== "number" || Number.isNaN(percent)) {
         throw new ValidationError("setProgress(percent)", "must be a number");

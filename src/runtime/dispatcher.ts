@@ -10,6 +10,7 @@ import { type FinalizedRow, type FinalizeItem, writeProgress } from "../storage/
 import { claimBatch, type ClaimedRow } from "../storage/claims.ts";
 import { encodeReceipt } from "../storage/receipts.ts";
 import { createContext, ProgressState } from "./context.ts";
+import { callbackMethods, parkOrFail } from "./callbacks.ts";
 import {
   type Decided,
   eventOf,
@@ -441,7 +442,12 @@ export class QueueDispatcher {
       } catch (err) {
         throw new TerminalError(`invalid args: ${(err as Error)?.message ?? err}`);
       }
-      const ctx = createContext(a.controller.signal, a.progress, () => this.#flushProgress(a));
+      const ctx = createContext(
+        a.controller.signal,
+        a.progress,
+        () => this.#flushProgress(a),
+        callbackMethods(core.store, a, (name, payload) => core.emit(name, payload)),
+      );
       decided = fromReturned(await worker.handler(a.job, ctx));
     } catch (err) {
       decided = fromThrown(err);
@@ -461,7 +467,16 @@ export class QueueDispatcher {
     this.#capacityFreed();
     let row: FinalizedRow | null = null;
     try {
-      row = await core.completer.submit(item);
+      row = decided.name === "park"
+        ? await parkOrFail(
+          core.store,
+          a,
+          decided.payload.callbackId,
+          (fail) => core.completer.submit(fail),
+          item,
+          (name, payload) => core.emit(name, payload),
+        )
+        : await core.completer.submit(item);
     } catch (err) {
       // The outcome did not land within the heartbeat horizon; rescue runs the attempt again
       // once its heartbeat goes stale. That is an error, not a stale attempt.

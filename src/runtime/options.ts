@@ -219,6 +219,9 @@ const EVENT_NAMES: Record<keyof ClientEvents, true> = {
   rescued: true,
   stale: true,
   error: true,
+  waitingForCallback: true,
+  callbackResumed: true,
+  callbackResolved: true,
 };
 
 /** Require a known event name. */

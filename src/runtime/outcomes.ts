@@ -32,12 +32,15 @@ import {
 } from "./policy.ts";
 import type { FinalizedRow, FinalizeItem } from "../storage/attempts.ts";
 import type { Job } from "./types.ts";
+import { checkCallbackId } from "../callbacks/ids.ts";
+import { contractViolation } from "./callbacks.ts";
 
 /** Outcomes a handler builds with a `ctx.*` constructor (the `type` of an {@link Outcome}). */
-export type ContextOutcome = "retry" | "snooze" | "cancel";
+export type ContextOutcome = "retry" | "snooze" | "cancel" | "park";
 
 /**
- * A non-default handler outcome; build one with `ctx.retryAfter`, `ctx.snooze` or `ctx.cancel`.
+ * A non-default handler outcome; build one with `ctx.retryAfter`, `ctx.snooze`, `ctx.cancel` or
+ * `ctx.park`.
  * Only outcomes the context built count: a look-alike object is a plain completion result.
  */
 export interface Outcome {
@@ -47,6 +50,8 @@ export interface Outcome {
   readonly delayMs?: number;
   /** For `cancel`: why the job was cancelled. */
   readonly reason?: string;
+  /** For `park`: the callback the job waits on. */
+  readonly callbackId?: string;
 }
 
 /** The outcome constructors of the handler context (part of `JobContext`). */
@@ -57,6 +62,14 @@ export interface OutcomeConstructors {
   snooze(ms: number): Outcome;
   /** Cancel the job for good. Return it from the handler. */
   cancel(reason: string): Outcome;
+  /**
+   * Wait for callback `callbackId` (from `ctx.registerCallback`) without holding the worker:
+   * the job goes to `waiting_external` and the slot is freed at once; `completeExternal`,
+   * `failExternal`, `retryExternal`, `resolveCallback` or the callback's timeout end it. Return
+   * it from the handler. Without that callback registered the job fails
+   * (`wait_for_callback_contract_violation`).
+   */
+  park(callbackId: string): Outcome;
 }
 
 /** Events of committed outcomes (part of `ClientEvents`). */
@@ -210,6 +223,22 @@ export const OUTCOMES = {
     fields: (p) => ({ error: p.reason }),
     keepsProgress: true,
     events: { cancelled: duplicateCancelled((p) => p.reason) },
+  }),
+  /**
+   * `ctx.park(callbackId)`: parked in `waiting_external` by src/runtime/callbacks.ts, which
+   * emits `waitingForCallback`. The finalize item here is the fallback used only when the
+   * callback is not registered on the attempt: the job fails with the contract violation.
+   */
+  park: outcome<{ callbackId: string }, "park">({
+    wire: "fail",
+    ctx: {
+      method: "park",
+      build: (id) => ({ callbackId: checkCallbackId(id, "park(callbackId)") }),
+    },
+    plan: () => planFail(),
+    fields: (p) => ({ error: contractViolation(p.callbackId) }),
+    keepsProgress: true,
+    events: { failed: failedEvent("failed", (p) => contractViolation(p.callbackId)) },
   }),
   /** A thrown TerminalError, an unknown kind or invalid args: failed whatever attempts remain. */
   fail: outcome<{ error: string }>({

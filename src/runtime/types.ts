@@ -5,6 +5,7 @@
  */
 import type { JobDefinition } from "../job.ts";
 import type { OutcomeConstructors, OutcomeEvents } from "./outcomes.ts";
+import type { CallbackMethods } from "./callbacks.ts";
 
 export type { Outcome } from "./outcomes.ts";
 
@@ -64,8 +65,11 @@ export interface Progress {
   metadata: Record<string, unknown>;
 }
 
-/** What a handler gets besides the job; its outcome constructors are in outcomes.ts. */
-export interface JobContext extends OutcomeConstructors {
+/**
+ * What a handler gets besides the job; its outcome constructors are in outcomes.ts, its
+ * callback methods in callbacks.ts.
+ */
+export interface JobContext extends OutcomeConstructors, CallbackMethods {
   /**
    * Aborted when this attempt should stop; `signal.reason` says why, as an error class
    * exported from the module (each with a stable `code`):
@@ -176,8 +180,37 @@ export interface NotifierOptions {
  * (see outcomes.ts), and the runtime's own.
  */
 export interface ClientEvents extends OutcomeEvents {
-  /** This client, as maintenance leader, rescued an attempt. */
-  rescued: { jobId: number; runLease: number; reason: "heartbeat" | "deadline"; state: string };
+  /**
+   * This client, as maintenance leader, rescued an attempt: its heartbeat went stale, it ran
+   * past its deadline, or its callback timed out (`callback`, from the `callbackTimeouts`
+   * service). Emitted only by the process that leads, whichever process ran the attempt.
+   */
+  rescued: {
+    jobId: number;
+    runLease: number;
+    reason: "heartbeat" | "deadline" | "callback";
+    state: string;
+  };
+  /**
+   * A handler of this client parked its job on a callback (`parked` true, after the park
+   * committed) or began a sequential wait (`parked` false, once the job is `waiting_external`).
+   */
+  waitingForCallback: { job: Job<unknown>; callbackId: string; parked: boolean };
+  /** A sequential wait of this client received the payload of `resumeExternal`. */
+  callbackResumed: { job: Job<unknown>; callbackId: string; payload: unknown };
+  /**
+   * A callback of an attempt this client claimed was resolved, by any process
+   * (`resumeExternal`, `completeExternal`, `failExternal`, `retryExternal`, `heartbeatCallback`,
+   * `cancelCallback`, `resolveCallback`). `state` is the job's state after it. Best effort: sent
+   * by NOTIFY at commit, lost if this client is not listening then.
+   */
+  callbackResolved: {
+    jobId: number;
+    runLease: number;
+    callbackId: string;
+    action: "resume" | "heartbeat" | "cancel" | "complete" | "fail" | "retry";
+    state: string;
+  };
   /** A completion arrived for an attempt that was no longer current; nothing was written. */
   stale: { job: Job<unknown>; outcome: string };
   /** An internal operation failed; the runtime keeps going. */

@@ -40,6 +40,9 @@ export interface JobRow {
   instance_id: string | null;
   expires_at: Date | null;
   unique_key: string | null;
+  /** For an open attempt with a callback: its id and deadline. */
+  callback_id: string | null;
+  callback_timeout_at: Date | null;
 }
 
 /** Which rows `jobRows` returns. Absent fields do not filter. */
@@ -80,6 +83,8 @@ const NONE = {
   hold_reason: "NULL::text",
   instance_id: "NULL::text",
   expires_at: "NULL::timestamptz",
+  callback_id: "NULL::text",
+  callback_timeout_at: "NULL::timestamptz",
 };
 
 /** Ready-row columns shared by the ready and running planes. */
@@ -142,6 +147,8 @@ const PLANES: readonly PlaneSql[] = [
       progress: "coalesce(s.progress, r.progress)",
       attempted_at: "b.claimed_at",
       instance_id: "b.instance_id::text",
+      callback_id: "s.callback_id::text",
+      callback_timeout_at: "s.callback_timeout_at",
     },
   },
   {

@@ -231,6 +231,7 @@ Deno.test({
       "history",
       "dlq_cleanup",
       "cron",
+      "callback_timeouts",
     ]);
     const m = resolveMaintenance({ fold: false, promote: { intervalMs: 7 } }, SETTINGS)!;
     assert.deepEqual(names(m), [
@@ -242,6 +243,7 @@ Deno.test({
       "history",
       "dlq_cleanup",
       "cron",
+      "callback_timeouts",
     ]);
     assert.equal(m.services[0].options.intervalMs, 7);
     assert.deepEqual(m.leader, { electionRetryMs: 10_000, pingMs: 5000 });

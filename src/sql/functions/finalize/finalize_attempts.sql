@@ -2,8 +2,9 @@
 --   {claim_slot, batch_id, idx, job_id, run_lease, outcome, state?, delay_s?, error?, result?,
 --    progress?}
 -- with outcome one of completed | retry | fail | snooze | cancel, rescue_unstarted (a held
--- attempt that never started: handed back uncounted like a snooze, no error), or
--- rescue_<kind> (a rescue, recorded under that closure outcome). `outcome` names the closure and
+-- attempt that never started: handed back uncounted like a snooze, no error), rescue_<kind> (a
+-- rescue, recorded under that closure outcome; rescue_callback fails with reason
+-- callback_timeout), or callback_<action> (awa.resolve_callback: callback_fail fails like fail). `outcome` names the closure and
 -- shapes the error entry; `state` is where the caller's policy sends the job (completed,
 -- retryable, scheduled, cancelled or failed; the TypeScript runtime always sends it, see
 -- src/runtime/policy.ts). An item without `state` is planned here by the same table: completed,
@@ -170,8 +171,10 @@ BEGIN
       CASE WHEN d.duplicate THEN d.outcome || '_duplicate_cancelled' ELSE d.outcome END
         AS closure_outcome,
       CASE
-        WHEN d.outcome = 'fail' THEN 'terminal_error'
-        WHEN d.outcome IN ('retry') OR d.outcome LIKE 'rescue_%' THEN 'max_attempts_exhausted'
+        WHEN d.outcome IN ('fail', 'callback_fail') THEN 'terminal_error'
+        WHEN d.outcome = 'rescue_callback' THEN 'callback_timeout'
+        WHEN d.outcome IN ('retry', 'callback_cancel') OR d.outcome LIKE 'rescue_%'
+          THEN 'max_attempts_exhausted'
       END AS fail_reason,
       CASE
         WHEN d.duplicate THEN coalesce(d.old_errors, '[]'::jsonb) || jsonb_build_array(
@@ -186,7 +189,7 @@ BEGIN
               THEN 'cancelled: ' || coalesce(d.error, '') ELSE coalesce(d.error, d.outcome) END,
             'attempt', d.b_attempt, 'at', clock_timestamp(),
             'started_at', d.claimed_at, 'instance_id', d.instance_id,
-            'terminal', CASE WHEN d.outcome = 'fail' THEN true END
+            'terminal', CASE WHEN d.outcome IN ('fail', 'callback_fail') THEN true END
           )))
       END AS new_errors
     FROM decided d
