@@ -427,6 +427,9 @@ export class StaleAttemptError extends AwaError {
     );
     this.name = "StaleAttemptError";
     this.jobId = jobId;
+  }
+}
+
 // --- HTTP worker (@awa/awa/http, docs/http.md) ---
 
 /**
