@@ -31,6 +31,7 @@ export {
   DEFAULT_CALLBACK_PREFIX,
 } from "./src/http/url.ts";
 export { type HttpJobRequest, httpWorker } from "./src/http/worker.ts";
+export { callbackReceiver, type CallbackReceiverOptions } from "./src/http/receiver.ts";
 export type { HttpWorkerOptions } from "./src/http/worker_options.ts";
 export {
   type NodeListenerOptions,

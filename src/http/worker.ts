@@ -49,13 +49,7 @@ async function runSync(o: CheckedWorkerOptions, job: Job<unknown>, ctx: JobConte
   return result;
 }
 
-/** What async mode needs of the context: the callback core's registration and park outcome. */
-type ParkingContext = JobContext & {
-  registerCallback(options: { timeoutMs: number }): Promise<string>;
-  park(callbackId: string): unknown;
-};
-
-async function runAsync(o: CheckedWorkerOptions, job: Job<unknown>, ctx: ParkingContext) {
+async function runAsync(o: CheckedWorkerOptions, job: Job<unknown>, ctx: JobContext) {
   // Registered before the request: the function may call back before its answer arrives.
   const callbackId = await ctx.registerCallback({ timeoutMs: o.callbackTimeoutMs });
   const headers = new Headers(o.headers as Array<[string, string]>);
@@ -97,5 +91,5 @@ export function httpWorker<A = unknown>(options: HttpWorkerOptions): Handler<A> 
   return (job, ctx) =>
     o.mode === "sync"
       ? runSync(o, job as Job<unknown>, ctx)
-      : runAsync(o, job as Job<unknown>, ctx as ParkingContext);
+      : runAsync(o, job as Job<unknown>, ctx);
 }
