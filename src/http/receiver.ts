@@ -14,7 +14,7 @@ import type { Db } from "../db/executor.ts";
 import { CallbackNotFoundError, ValidationError } from "../errors.ts";
 import { checkSchema } from "../schema.ts";
 import { checkOptions, describe } from "../validate.ts";
-import { type CallbackActions, CallbackConflict, callbackRoutes, type Resolved } from "./routes.ts";
+import { type CallbackActions, callbackRoutes, type Resolved } from "./routes.ts";
 import { type CallbackSecret, secretKey } from "./signature.ts";
 import { DEFAULT_CALLBACK_PREFIX, normalizePrefix } from "./url.ts";
 
@@ -51,23 +51,12 @@ const KNOWN = new Set([
 
 const resolved = (r: CallbackResolution): Resolved => ({ jobId: r.jobId, state: r.state });
 
-/**
- * A resolution, with "no live callback" as null instead of an error. The id was checked as a
- * UUID before, so a `ValidationError` on it means the job is not in `waiting_external` (yet):
- * the function called back before the worker had its answer and parked the job.
- */
+/** A resolution, with "no live callback" as null instead of an error. */
 async function orNull(run: () => Promise<CallbackResolution>): Promise<Resolved | null> {
   try {
     return resolved(await run());
   } catch (err) {
     if (err instanceof CallbackNotFoundError) return null;
-    if (err instanceof ValidationError && err.field === "callbackId") {
-      throw new CallbackConflict(
-        "the job is not waiting for this callback yet (its handler is still running); retry " +
-          "shortly",
-        { cause: err },
-      );
-    }
     throw err;
   }
 }
@@ -86,8 +75,8 @@ function checkFlag(v: unknown, field: string): boolean {
  * `{"timeout_seconds": number}` (default 3600), answering `{"id": <job id>, "state": …}`.
  * `X-Awa-Signature` is verified (Algorithm S, constant time) before anything else: a missing,
  * malformed or wrong one is 401 and changes nothing. An unknown, resolved or superseded
- * callback is 404, a bad body 400, a callback whose job is not waiting yet 409, any other
- * path 404, another method 405. Mount it in `Deno.serve`, `Bun.serve`, or Node's `http`
+ * callback is 404, a bad body 400, any other path 404, another method 405. A callback that
+ * arrives before the job is parked (the function answered late) resolves it all the same. Mount it in `Deno.serve`, `Bun.serve`, or Node's `http`
  * through `toNodeListener`. Options are checked here (`ValidationError`). See docs/http.md.
  */
 export function callbackReceiver(

@@ -24,15 +24,6 @@ export interface CallbackActions {
   heartbeat(id: string, timeoutMs: number): Promise<Resolved | null>;
 }
 
-/** Thrown by an action when the callback exists but cannot be resolved yet: answered 409. */
-export class CallbackConflict extends Error {
-  /** `message` says why and what to do. */
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "CallbackConflict";
-  }
-}
-
 /** The routes' settings, already checked. */
 export interface RouteSettings {
   /** Normalised prefix ("" or "/…" without trailing slash). */
@@ -163,7 +154,6 @@ export function callbackRoutes(
       return json(200, { id: resolved.jobId, state: resolved.state });
     } catch (err) {
       if (err instanceof BadBody) return problem(err.status, err.message);
-      if (err instanceof CallbackConflict) return problem(409, err.message);
       if (err instanceof ValidationError) return problem(400, err.message);
       settings.onError?.(err, request);
       const code = err instanceof AwaError ? ` (${err.code})` : "";

@@ -8,7 +8,7 @@ import { httpWorker } from "../../http.ts";
 import { Client, type ClientEvents, defineJob, insert } from "../../mod.ts";
 import { testDatabase } from "../support/db.ts";
 import { pause, serveFunction } from "../support/http.ts";
-import { POOL_TEST, TIMINGS, waitFor } from "../support/runtime.ts";
+import { POOL_TEST, waitFor, withTimings } from "../support/runtime.ts";
 
 const t = await testDatabase("http_worker_sync");
 const sql = t.sql;
@@ -51,7 +51,11 @@ const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
 const deadPort = (closed.addr as Deno.NetAddr).port;
 closed.close();
 
-const client = new Client(t.connect(), { queues: { http_sync: { maxWorkers: 8 } }, ...TIMINGS });
+// A generous heartbeat staleness: a loaded machine must not rescue a request in flight.
+const client = new Client(t.connect(), {
+  queues: { http_sync: { maxWorkers: 8 } },
+  ...withTimings({ heartbeat: { intervalMs: 200, stalenessMs: 10_000 } }),
+});
 const sync = (path: string, extra: Record<string, unknown> = {}) =>
   httpWorker({ url: `${server.url}${path}`, mode: "sync", ...extra });
 client.work(kinds.ok, sync("/ok", { headers: { authorization: "Bearer s3cret", "x-team": "a" } }));
