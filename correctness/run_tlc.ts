@@ -109,6 +109,17 @@ function suite(): Case[] {
       cfg: cfg("AwaShardedPrune_Broken"),
       expect: violation("NoPendingReadyDropped"),
     },
+    { spec: spec("AwaCallbacks"), cfg: cfg("AwaCallbacks"), expect: PASS },
+    {
+      spec: spec("AwaCallbacks"),
+      cfg: cfg("AwaCallbacks_BrokenNoLeaseGuard"),
+      expect: violation("StaleTokenNeverApplies"),
+    },
+    {
+      spec: spec("AwaCallbacks"),
+      cfg: cfg("AwaCallbacks_BrokenDoubleResolve"),
+      expect: violation("AtMostOneResolution"),
+    },
     { spec: spec("AwaCacheStampede"), cfg: cfg("AwaCacheStampede"), expect: PASS },
     {
       spec: spec("AwaCacheStampede"),

@@ -28,11 +28,15 @@ Deno.test({
     await sql.unsafe(`DROP TABLE awa.queue_terminal_counts, awa.ring_maintenance_status;
       DROP TABLE awa.cron_jobs, awa.cache_entries;
       DROP INDEX awa.deferred_jobs_queue_state;
+      DROP INDEX awa.attempt_state_callback_id, awa.attempt_state_callback_timeout;
+      ALTER TABLE awa.attempt_state DROP COLUMN callback_filter, DROP COLUMN callback_on_complete,
+        DROP COLUMN callback_on_fail, DROP COLUMN callback_transform, DROP COLUMN callback_parked,
+        DROP COLUMN callback_result, DROP COLUMN callback_result_id;
       DELETE FROM awa.schema_version WHERE version >= 13`);
     const states = await statesOf(sql, "u13");
 
     const r = await migrate(sql);
-    assert.deepEqual(r.applied, [13, 14, 15]);
+    assert.deepEqual(r.applied, [13, 14, 15, 16]);
     assert.deepEqual(await statesOf(sql, "u13"), states);
     const s = await queueStats(sql, "u13");
     assert.deepEqual(

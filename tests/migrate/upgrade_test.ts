@@ -58,24 +58,31 @@ const REWRITTEN = [
   "write_progress",
 ];
 const ADDED = [
+  "callback_attempt_open", // callbacks (migration 016)
   "check_name",
   // admin layer: history and retention (migration 012)
   "copy_slot_to_history",
   "drop_expired_history",
   "ensure_history_partitions",
+  "expire_callbacks", // callbacks (migration 016)
   "finished_in_ring",
   "fire_cron_job",
   "grant_access",
   "lock_ring",
+  "notify_callback", // callbacks (migration 016)
+  "park_callback", // callbacks (migration 016)
   "prune_refusal",
   "queue_stats",
   "receipt_block",
   "receipt_id",
+  "register_callback", // callbacks (migration 016)
+  "resolve_callback", // callbacks (migration 016)
   "retention_ms",
   "retry_cancelled",
   "ring_head",
   "stats_queues",
   "trigger_cron_job",
+  "wait_callback_step", // callbacks (migration 016)
 ];
 
 const fixtureDir = new URL("../fixtures/schema_v9/", import.meta.url);

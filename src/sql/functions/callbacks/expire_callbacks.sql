@@ -4,7 +4,8 @@
 -- are left for the next scan; the rest are checked again under their lock, so a heartbeat or
 -- resolution that committed first wins. At most p_limit attempts per call, oldest deadline
 -- first. Returns the finalized rows.
-CREATE OR REPLACE FUNCTION {{schema}}.expire_callbacks(p_limit int, p_dlq_default boolean DEFAULT false)
+CREATE OR REPLACE FUNCTION {{schema}}.expire_callbacks(p_limit int,
+  p_dlq_default boolean DEFAULT false)
 RETURNS TABLE (job_id bigint, run_lease bigint, state text, held text, callback_id uuid,
   parked boolean)
 LANGUAGE plpgsql VOLATILE AS $$

@@ -16,7 +16,8 @@
 -- resolved, superseded or stale id, nothing written. Otherwise one row: the job's state after
 -- the call, and `applied` false when the action does not apply to the state (resume of a
 -- parked job, retry of a running one), nothing written. Every applied action but check sends
--- a notice (awa.notify_callback) that the claiming runtime turns into its callbackResolved event.
+-- a notice ({{schema}}.notify_callback) that the claiming runtime turns into its
+-- callbackResolved event.
 CREATE OR REPLACE FUNCTION {{schema}}.resolve_callback(p_callback_id uuid, p_action text,
   p_payload jsonb DEFAULT NULL, p_error text DEFAULT NULL,
   p_timeout_s double precision DEFAULT NULL, p_dlq_default boolean DEFAULT false)

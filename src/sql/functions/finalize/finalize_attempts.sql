@@ -2,9 +2,8 @@
 --   {claim_slot, batch_id, idx, job_id, run_lease, outcome, state?, delay_s?, error?, result?,
 --    progress?}
 -- with outcome one of completed | retry | fail | snooze | cancel, rescue_unstarted (a held
--- attempt that never started: handed back uncounted like a snooze, no error), rescue_<kind> (a
--- rescue, recorded under that closure outcome; rescue_callback fails with reason
--- callback_timeout), or callback_<action> (awa.resolve_callback: callback_fail fails like fail). `outcome` names the closure and
+-- attempt that never started: handed back uncounted like a snooze, no error), or
+-- rescue_<kind> (a rescue, recorded under that closure outcome). `outcome` names the closure and
 -- shapes the error entry; `state` is where the caller's policy sends the job (completed,
 -- retryable, scheduled, cancelled or failed; the TypeScript runtime always sends it, see
 -- src/runtime/policy.ts). An item without `state` is planned here by the same table: completed,
@@ -23,6 +22,8 @@
 -- `cancelled: duplicate: unique key held by job <id>`. Ending in a terminal state of the mask
 -- re-acquires the claim when the key is free.
 -- Returns one row per applied item with the state the job reached.
+-- Callback outcomes ({{schema}}.resolve_callback, expire_callbacks): callback_fail fails like
+-- fail (terminal); rescue_callback, a timed-out callback, is held with reason callback_timeout.
 CREATE OR REPLACE FUNCTION {{schema}}.finalize_attempts(p_items jsonb, p_try boolean DEFAULT false,
   p_dlq_default boolean DEFAULT false)
 RETURNS TABLE (
