@@ -18,7 +18,27 @@
  * ```
  * @module
  */
-export { HttpWorkerError } from "./src/errors.ts";
+export { AwaError, type AwaErrorCode, HttpWorkerError } from "./src/errors.ts";
+// Types the entries below name, so that this entry documents itself.
+export type {
+  Db,
+  PgCopyFrom,
+  PgCopyStream,
+  PgExecutor,
+  PgNotification,
+  PgPool,
+  PgPoolClient,
+  PgQueryable,
+} from "./src/db/executor.ts";
+export type { AdaptedDb } from "./src/db/adapted.ts";
+export type { Handler, Job, JobContext, JobError, Progress } from "./src/runtime/types.ts";
+export type { ContextOutcome, Outcome, OutcomeConstructors } from "./src/runtime/outcomes.ts";
+export type {
+  CallbackMethods,
+  RegisterCallbackOptions,
+  WaitForCallbackOptions,
+} from "./src/runtime/callbacks.ts";
+export type { CallbackExpressions } from "./src/callbacks/cel.ts";
 export {
   type CallbackSecret,
   signCallbackId,
@@ -34,6 +54,7 @@ export { type HttpJobRequest, httpWorker } from "./src/http/worker.ts";
 export { callbackReceiver, type CallbackReceiverOptions } from "./src/http/receiver.ts";
 export type { HttpWorkerOptions } from "./src/http/worker_options.ts";
 export {
+  type NodeListener,
   type NodeListenerOptions,
   type NodeRequestLike,
   type NodeResponseLike,

@@ -9,14 +9,19 @@ import { checkInteger, checkOptions } from "../validate.ts";
 
 /** The part of Node's `IncomingMessage` the adapter reads. */
 export interface NodeRequestLike extends AsyncIterable<Uint8Array | string> {
+  /** The request method, e.g. `"POST"`. */
   method?: string | undefined;
+  /** The request target: path and query. */
   url?: string | undefined;
+  /** Request headers, names in lower case. */
   headers: Record<string, string | string[] | undefined>;
 }
 
 /** The part of Node's `ServerResponse` the adapter writes. */
 export interface NodeResponseLike {
+  /** Send the status line and headers. */
   writeHead(status: number, headers: Record<string, string | string[]>): unknown;
+  /** Send the body and finish the response. */
   end(chunk?: Uint8Array): unknown;
 }
 
@@ -28,7 +33,8 @@ export interface NodeListenerOptions {
   onError?: (error: unknown) => void;
 }
 
-type NodeListener = (req: NodeRequestLike, res: NodeResponseLike) => Promise<void>;
+/** A Node `http` request listener, as `http.createServer(listener)` takes it. */
+export type NodeListener = (req: NodeRequestLike, res: NodeResponseLike) => Promise<void>;
 
 const KNOWN = new Set(["maxBodyBytes", "onError"]);
 const encoder = new TextEncoder();

@@ -16,10 +16,15 @@ import {
 
 /** The JSON body POSTed for each job (async mode adds the two callback fields). */
 export interface HttpJobRequest {
+  /** The job's id. */
   job_id: number;
+  /** The job's kind. */
   kind: string;
+  /** The job's arguments. */
   args: unknown;
+  /** This attempt's number, from 1. */
   attempt: number;
+  /** Attempts allowed in all. */
   max_attempts: number;
   /** Async mode: the callback to resolve. */
   callback_id?: string;
