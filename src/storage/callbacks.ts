@@ -196,17 +196,6 @@ FROM {{schema}}.attempt_state WHERE callback_id = $1::uuid`,
   };
 }
 
-/** The callback a job's open attempt is parked or waiting on, or null. */
-export async function jobCallbackId(store: Store, jobId: bigint): Promise<string | null> {
-  const rows = await store.run<{ id: string }>(
-    "jobCallbackId",
-    `SELECT callback_id::text AS id FROM {{schema}}.attempt_state
-WHERE job_id = $1 AND callback_id IS NOT NULL ORDER BY run_lease DESC LIMIT 1`,
-    [jobId.toString()],
-  );
-  return rows[0]?.id ?? null;
-}
-
 /** One attempt the timeout scan closed. */
 export interface ExpiredCallbackRow {
   job_id: string;
