@@ -49,8 +49,7 @@ const receiverUrl = await listen(receiver);
 
 // 2. The "serverless function": answers 202 at once, then works and calls back. It echoes the
 // X-Awa-Signature it was given; it never sees the secret.
-const sibling = (callbackUrl, action) =>
-  callbackUrl.replace(/\/complete$/, `/${action}`);
+const sibling = (callbackUrl, action) => callbackUrl.replace(/\/complete$/, `/${action}`);
 async function callBack(target, signature, body) {
   const res = await fetch(target, {
     method: "POST",
@@ -62,9 +61,7 @@ async function callBack(target, signature, body) {
   });
   const answer = await res.json();
   console.log(
-    `function: ${target.split("/").at(-1)} → ${res.status} ${
-      JSON.stringify(answer)
-    }`,
+    `function: ${target.split("/").at(-1)} → ${res.status} ${JSON.stringify(answer)}`,
   );
 }
 const fn = createServer(async (req, res) => {
@@ -134,8 +131,6 @@ await sql.unsafe(`DROP SCHEMA ${schema} CASCADE`);
 await sql.end();
 
 console.log(
-  `http-worker example: ${
-    ids.map((id, i) => `${id}: ${states[i]}`).join(", ")
-  }`,
+  `http-worker example: ${ids.map((id, i) => `${id}: ${states[i]}`).join(", ")}`,
 );
 process.exit(states.every((s) => s === "completed") ? 0 : 1);
