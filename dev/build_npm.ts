@@ -56,6 +56,7 @@ export const ENTRIES: ReadonlyArray<readonly [string, string]> = [
   ["./admin", "admin.ts"],
   ["./testing", "testing.ts"],
   ["./adapters", "adapters.ts"],
+  ["./http", "http.ts"],
 ];
 
 /** Documentation shipped beside the code, at the same paths as in the repository. */

@@ -33,7 +33,9 @@ export type AwaErrorCode =
   | "CRON_NOT_FOUND"
   // callbacks
   | "CALLBACK_NOT_FOUND"
-  | "STALE_ATTEMPT";
+  | "STALE_ATTEMPT"
+  // HTTP worker (@awa/awa/http)
+  | "HTTP_WORKER";
 
 /** Base class of every error Awa throws on purpose. */
 export class AwaError extends Error {
@@ -425,5 +427,30 @@ export class StaleAttemptError extends AwaError {
     );
     this.name = "StaleAttemptError";
     this.jobId = jobId;
+  }
+}
+
+// --- HTTP worker (@awa/awa/http, docs/http.md) ---
+
+/**
+ * The HTTP worker's request did not succeed in a way a retry can cure: a transport error, a
+ * timeout, or a 5xx answer. Thrown from the handler, so the job is retried with backoff; a
+ * non-retryable answer (4xx, 3xx) is a `TerminalError` whose `cause` is one of these.
+ */
+export class HttpWorkerError extends AwaError {
+  /** The HTTP status, or null when no answer arrived (transport error, timeout). */
+  readonly status: number | null;
+  /** The start of the answer's body (truncated), or "" when there was none. */
+  readonly body: string;
+  /** `message` says what was sent where and what came back. */
+  constructor(
+    message: string,
+    info: { status: number | null; body?: string },
+    options?: ErrorOptions,
+  ) {
+    super("HTTP_WORKER", message, options);
+    this.name = "HttpWorkerError";
+    this.status = info.status;
+    this.body = info.body ?? "";
   }
 }
