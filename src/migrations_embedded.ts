@@ -50,6 +50,11 @@ export const MIGRATIONS: readonly Migration[] = [
     name: "cache",
     sql: "-- The TTL cache (src/cache/, docs/cache.md). UNLOGGED: writes skip the WAL, so the table is\n-- emptied after a crash and is not replicated to standbys; a cache may lose everything.\n--\n-- A row is either a value (value set, lease null) or a load lease (value null, lease set): the\n-- getOrSet call that first missed the key holds the key while its loader runs, so the other\n-- processes wait for its value instead of loading too. Either kind lives until expires_at; a\n-- row past it is absent to every read and may be replaced, and the maintenance leader deletes\n-- such rows in batches (src/maintenance/cache_sweep.ts).\nCREATE UNLOGGED TABLE {{schema}}.cache_entries (\n  namespace  text        NOT NULL,\n  key        text        NOT NULL,\n  value      jsonb,\n  lease      uuid,\n  expires_at timestamptz NOT NULL,\n  PRIMARY KEY (namespace, key),\n  CONSTRAINT cache_entry_value_or_lease CHECK ((value IS NULL) <> (lease IS NULL))\n);\n\n-- The sweep deletes the oldest expired rows first.\nCREATE INDEX cache_entries_expires_at ON {{schema}}.cache_entries (expires_at);\n",
   },
+  {
+    version: 17,
+    name: "queue_overrides",
+    sql: "-- Live overrides of a queue's worker settings (admin setQueueOverrides, docs/flow-control.md):\n-- every running Client reads the rows of its queues every few seconds and applies them over\n-- its code config. NULL leaves the code config in force; a row with every field NULL is\n-- deleted. The checks mirror the limits the Client validates, so no reader has to distrust a\n-- stored value.\nCREATE TABLE {{schema}}.queue_overrides (\n  queue            text        PRIMARY KEY,\n  poll_interval_ms integer     CHECK (poll_interval_ms BETWEEN 10 AND 3600000),\n  claim_batch_size integer     CHECK (claim_batch_size BETWEEN 1 AND 4096),\n  rate_per_second  double precision CHECK (rate_per_second BETWEEN 0.001 AND 1000000),\n  rate_burst       integer     CHECK (rate_burst BETWEEN 1 AND 1000000),\n  deadline_ms      integer     CHECK (deadline_ms BETWEEN 1 AND 86400000),\n  updated_at       timestamptz NOT NULL DEFAULT now(),\n  CONSTRAINT queue_overrides_burst_needs_rate CHECK (rate_burst IS NULL OR rate_per_second IS NOT NULL)\n);\n",
+  },
 ];
 
 /** Every function and view file, in the order migrate() applies them. */

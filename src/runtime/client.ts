@@ -57,6 +57,8 @@ import {
   resolveShutdown,
 } from "./options.ts";
 import { runtimePoolOptions } from "./pool.ts";
+import { buildWeightedPool, type WeightedPool } from "./weighted_pool.ts";
+import { OverrideRefresher, overrideRefreshMs, OVERRIDES_TOPIC } from "./overrides.ts";
 import type {
   ClientEvents,
   Handler,
@@ -92,6 +94,13 @@ export interface ClientOptions {
    * at most `poolSize + 2` connections.
    */
   poolSize?: number;
+  /**
+   * Turns on the weighted worker pool: at most this many handlers run at once in this process
+   * over all its queues, 1–100 000. Each queue keeps its `minWorkers` permits and shares the
+   * rest by `weight`; a queue without `maxWorkers` may grow to this limit. Without it (the
+   * default) every queue has its own `maxWorkers` limit. See docs/flow-control.md.
+   */
+  globalMaxWorkers?: number;
 }
 
 /** Options of {@link Client.shutdown}. */
@@ -132,6 +141,7 @@ const CLIENT_OPTION_KEYS = [
   "heartbeat",
   "notifier",
   "poolSize",
+  "globalMaxWorkers",
 ] as const satisfies readonly (keyof ClientOptions)[];
 
 /** Least time pending outcomes get at shutdown, in ms, when the handler deadline has passed. */
@@ -164,6 +174,10 @@ export class Client {
   #heartbeatTimer: ReturnType<typeof setInterval> | null = null;
   #stopPromise: Promise<void> | null = null;
   #cron = new CronSync();
+  /** The weighted pool, or null when each queue keeps its own limit. */
+  #pool: WeightedPool | null;
+  #overrideRefreshMs: number;
+  #overrides: OverrideRefresher | null = null;
 
   /**
    * A client for the given queues; it works nothing until {@link Client.start}.
@@ -205,6 +219,12 @@ export class Client {
     if (this.#queues.size === 0) {
       throw new ValidationError("options.queues", "configure at least one queue");
     }
+    this.#pool = buildWeightedPool(
+      opts.globalMaxWorkers,
+      queues as Record<string, unknown>,
+      this.#queues,
+    );
+    this.#overrideRefreshMs = overrideRefreshMs();
     this.#heartbeatOptions = resolveHeartbeat(opts.heartbeat);
     this.#notifierOptions = resolveNotifier(opts.notifier);
     const dlqDefault = boolOr(opts.dlqEnabledByDefault, "options.dlqEnabledByDefault", false);
@@ -346,9 +366,17 @@ export class Client {
     await this.#register();
 
     for (const [name, cfg] of this.#queues) {
-      const d = new QueueDispatcher(core, name, cfg);
+      const d = new QueueDispatcher(core, name, cfg, this.#pool?.permits(name));
       this.#dispatchers.push(d);
     }
+    this.#overrides = new OverrideRefresher(
+      core.store,
+      this.#dispatchers,
+      this.#queues,
+      (err) => core.emitError(err, "read queue overrides"),
+    );
+    await this.#overrides.refresh();
+    this.#overrides.start(this.#overrideRefreshMs);
     await this.#listen();
     for (const d of this.#dispatchers) d.start();
     this.#heartbeatTimer = setInterval(
@@ -400,6 +428,10 @@ export class Client {
     }
     this.#subscriptions.push(
       await notifier.subscribe(CANCEL_TOPIC, (payload) => this.#onEndNotice(payload)),
+    );
+    const refresh = () => void this.#overrides?.refresh();
+    this.#subscriptions.push(
+      await notifier.subscribe(OVERRIDES_TOPIC, refresh, { onRelisten: refresh }),
     );
   }
 
@@ -505,6 +537,7 @@ export class Client {
     // again (the documented window between a handler's return and its outcome's commit).
     await core.completer.drained(Math.max(deadline, Date.now() + SHUTDOWN_OUTCOME_GRACE_MS));
     for (const d of this.#dispatchers) d.close();
+    await this.#overrides?.stop();
     if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
     this.#cron.stop();
     await this.#maintenance?.stop();
