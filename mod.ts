@@ -158,3 +158,10 @@ export type { CacheSweepOptions, CacheSweepStats } from "./src/maintenance/cache
 
 // --- Admin layer (also the subpath @awa/awa/admin; docs/admin.md) ---
 export * as admin from "./admin.ts";
+
+// --- Flow control: partitioned queues (docs/flow-control.md) ---
+export {
+  MAX_PARTITIONS,
+  PartitionedQueue,
+  type PartitionRoute,
+} from "./src/producer/partitioned.ts";

@@ -164,6 +164,14 @@ export function buildWeightedPool(
     0,
   );
   let reserved = 0;
+  for (const cfg of queues.values()) reserved += cfg.minWorkers;
+  if (reserved > global) {
+    throw new ValidationError(
+      "options.globalMaxWorkers",
+      `is ${global}, less than the queues' minWorkers together (${reserved}); raise it or ` +
+        "lower their minWorkers",
+    );
+  }
   const slots = new Map<string, { min: number; weight: number }>();
   for (const [name, cfg] of queues) {
     const own = raw[name] as Record<string, unknown>;
@@ -180,15 +188,7 @@ export function buildWeightedPool(
         "is not supported with options.globalMaxWorkers: every claimed job takes a pool permit",
       );
     }
-    reserved += cfg.minWorkers;
     slots.set(name, { min: cfg.minWorkers, weight: cfg.weight });
-  }
-  if (reserved > global) {
-    throw new ValidationError(
-      "options.globalMaxWorkers",
-      `is ${global}, less than the queues' minWorkers together (${reserved}); raise it or ` +
-        "lower their minWorkers",
-    );
   }
   return new WeightedPool(global, slots);
 }
