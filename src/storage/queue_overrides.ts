@@ -34,10 +34,10 @@ const FIELDS = [
 // of at their next refresh.
 const SET_SQL = `INSERT INTO {{schema}}.queue_overrides AS o
   (queue, ${FIELDS.map(([c]) => c).join(", ")})
-VALUES ($1, ${FIELDS.map(([c, t]) => `($2::jsonb->>'${c}')::${t}`).join(", ")})
+VALUES ($1, ${FIELDS.map(([c, t]) => `($2::text::jsonb->>'${c}')::${t}`).join(", ")})
 ON CONFLICT (queue) DO UPDATE SET ${
   FIELDS.map(([c, t]) =>
-    `${c} = CASE WHEN $2::jsonb ? '${c}' THEN ($2::jsonb->>'${c}')::${t} ELSE o.${c} END`
+    `${c} = CASE WHEN $2::text::jsonb ? '${c}' THEN ($2::text::jsonb->>'${c}')::${t} ELSE o.${c} END`
   ).join(", ")
 }, updated_at = now()
 RETURNING ${COLUMNS}, pg_notify({{schema}}.notify_channel('@overrides'), $1) AS notified`;
@@ -77,7 +77,7 @@ export async function readQueueOverrides(
     : await store.run<QueueOverridesRow>(
       "readQueueOverrides",
       `SELECT ${COLUMNS} FROM {{schema}}.queue_overrides
-      WHERE queue IN (SELECT jsonb_array_elements_text($1::jsonb)) ORDER BY queue`,
+      WHERE queue IN (SELECT jsonb_array_elements_text($1::text::jsonb)) ORDER BY queue`,
       [JSON.stringify(queues)],
     );
 }
