@@ -40,6 +40,7 @@ export class PartitionedQueue {
   readonly names: readonly string[];
 
   /**
+   * A logical queue over `partitions`; throws `ValidationError` for a bad name or count.
    * @param name the logical queue name (a valid queue name).
    * @param partitions how many partitions (1–32 767), or the physical names in partition order
    *   (non-empty, distinct, valid queue names).
