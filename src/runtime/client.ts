@@ -58,7 +58,7 @@ import {
 } from "./options.ts";
 import { runtimePoolOptions } from "./pool.ts";
 import { buildWeightedPool, type WeightedPool } from "./weighted_pool.ts";
-import { OverrideRefresher, overrideRefreshMs, OVERRIDES_TOPIC } from "./overrides.ts";
+import { isOverridesNotice, OverrideRefresher, overrideRefreshMs } from "./overrides.ts";
 import type {
   ClientEvents,
   Handler,
@@ -429,10 +429,6 @@ export class Client {
     this.#subscriptions.push(
       await notifier.subscribe(CANCEL_TOPIC, (payload) => this.#onEndNotice(payload)),
     );
-    const refresh = () => void this.#overrides?.refresh();
-    this.#subscriptions.push(
-      await notifier.subscribe(OVERRIDES_TOPIC, refresh, { onRelisten: refresh }),
-    );
   }
 
   /**
@@ -449,6 +445,10 @@ export class Client {
       core.emitError(err, "cancel notification");
       return;
     }
+    if (isOverridesNotice(notice)) {
+      void this.#overrides?.refresh();
+      return;
+    }
     const a = core.attempts.get(`${notice.job_id}:${notice.run_lease}`);
     if (!a || a.released || a.endedBy !== null) return;
     if (notice.outcome === "cancel") {
@@ -462,7 +462,9 @@ export class Client {
       core.emit("cancelled", { job: a.job, reason: CANCELLED_WHILE_RUNNING });
     } else {
       a.endedBy = "rescue";
-      const deadlineMs = this.#queues.get(a.job.queue)?.deadlineMs ?? 0;
+      const deadlineMs = this.#dispatchers.find((d) =>
+        d.queue === a.job.queue
+      )?.config.deadlineMs ?? 0;
       a.controller.abort(
         notice.outcome === "rescue_deadline"
           ? new DeadlineExceededError(deadlineMs)

@@ -5,6 +5,7 @@
  * @module
  */
 import process from "node:process";
+import { toDatabaseError } from "../db/classify.ts";
 import { ValidationError } from "../errors.ts";
 import { type QueueOverridesRow, readQueueOverrides } from "../storage/queue_overrides.ts";
 import type { Store } from "../storage/store.ts";
@@ -15,8 +16,14 @@ import { describeValue, type ResolvedQueueConfig } from "./options.ts";
 export const DEFAULT_OVERRIDE_REFRESH_MS = 10_000;
 /** Shortest refresh interval `AWA_OVERRIDE_REFRESH_MS` may ask for, in ms. */
 export const MIN_OVERRIDE_REFRESH_MS = 50;
-/** Notifier topic of override changes; `@` is outside the queue-name alphabet. */
-export const OVERRIDES_TOPIC = "@overrides";
+/**
+ * Whether a notice on the runtime's control topic (`@cancel`) announces an override change
+ * (`{"overrides": queue}`): it rides the channel every Client already listens on, so overrides
+ * cost no extra LISTEN.
+ */
+export function isOverridesNotice(notice: unknown): boolean {
+  return typeof notice === "object" && notice !== null && Object.hasOwn(notice, "overrides");
+}
 
 /**
  * The refresh interval: `AWA_OVERRIDE_REFRESH_MS` when set (raised to 50 ms), else 10 s. A
@@ -119,7 +126,7 @@ export class OverrideRefresher {
           if (!sameConfig(next, d.config)) d.retune(next);
         }
       } catch (err) {
-        this.#onError(err);
+        this.#onError(toDatabaseError(err, "read queue overrides"));
       }
     } while (this.#again);
   }

@@ -31,7 +31,7 @@ const FIELDS = [
 
 // Each column takes the patch's value when the patch names it (null clears it), else keeps
 // its own. The NOTIFY (delivered at commit) tells running clients to re-read at once instead
-// of at their next refresh.
+// of at their next refresh; it rides the control topic every Client listens on (`@cancel`).
 const SET_SQL = `INSERT INTO {{schema}}.queue_overrides AS o
   (queue, ${FIELDS.map(([c]) => c).join(", ")})
 VALUES ($1, ${FIELDS.map(([c, t]) => `($2::text::jsonb->>'${c}')::${t}`).join(", ")})
@@ -40,7 +40,8 @@ ON CONFLICT (queue) DO UPDATE SET ${
     `${c} = CASE WHEN $2::text::jsonb ? '${c}' THEN ($2::text::jsonb->>'${c}')::${t} ELSE o.${c} END`
   ).join(", ")
 }, updated_at = now()
-RETURNING ${COLUMNS}, pg_notify({{schema}}.notify_channel('@overrides'), $1) AS notified`;
+RETURNING ${COLUMNS}, pg_notify({{schema}}.notify_channel('@cancel'),
+  json_build_object('overrides', $1)::text) AS notified`;
 
 // A row without any override left means "code config": it goes, so listings stay short.
 const DROP_EMPTY_SQL = `DELETE FROM {{schema}}.queue_overrides WHERE queue = $1 AND ${
