@@ -95,3 +95,12 @@ export {
   triggerCronJob,
 } from "./src/admin/cron.ts";
 export type { MissedFirePolicy } from "./src/cron/fire_times.ts";
+// ---- admin layer: live queue overrides (docs/flow-control.md) ----
+export {
+  getQueueOverrides,
+  listQueueOverrides,
+  type QueueOverrides,
+  type QueueOverridesInfo,
+  type RateLimitOverride,
+  setQueueOverrides,
+} from "./src/admin/overrides.ts";

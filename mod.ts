@@ -183,3 +183,9 @@ export type {
   CallbackTimeoutsOptions,
   CallbackTimeoutsStats,
 } from "./src/maintenance/callback_timeouts.ts";
+// --- Flow control: partitioned queues (docs/flow-control.md) ---
+export {
+  MAX_PARTITIONS,
+  PartitionedQueue,
+  type PartitionRoute,
+} from "./src/producer/partitioned.ts";

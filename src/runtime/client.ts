@@ -58,6 +58,8 @@ import {
   resolveShutdown,
 } from "./options.ts";
 import { runtimePoolOptions } from "./pool.ts";
+import { buildWeightedPool, type WeightedPool } from "./weighted_pool.ts";
+import { isOverridesNotice, OverrideRefresher, overrideRefreshMs } from "./overrides.ts";
 import type {
   ClientEvents,
   Handler,
@@ -93,6 +95,13 @@ export interface ClientOptions {
    * at most `poolSize + 2` connections.
    */
   poolSize?: number;
+  /**
+   * Turns on the weighted worker pool: at most this many handlers run at once in this process
+   * over all its queues, 1–100 000. Each queue keeps its `minWorkers` permits and shares the
+   * rest by `weight`; a queue without `maxWorkers` may grow to this limit. Without it (the
+   * default) every queue has its own `maxWorkers` limit. See docs/flow-control.md.
+   */
+  globalMaxWorkers?: number;
 }
 
 /** Options of {@link Client.shutdown}. */
@@ -133,6 +142,7 @@ const CLIENT_OPTION_KEYS = [
   "heartbeat",
   "notifier",
   "poolSize",
+  "globalMaxWorkers",
 ] as const satisfies readonly (keyof ClientOptions)[];
 
 /** Least time pending outcomes get at shutdown, in ms, when the handler deadline has passed. */
@@ -165,6 +175,10 @@ export class Client {
   #heartbeatTimer: ReturnType<typeof setInterval> | null = null;
   #stopPromise: Promise<void> | null = null;
   #cron = new CronSync();
+  /** The weighted pool, or null when each queue keeps its own limit. */
+  #pool: WeightedPool | null;
+  #overrideRefreshMs: number;
+  #overrides: OverrideRefresher | null = null;
 
   /**
    * A client for the given queues; it works nothing until {@link Client.start}.
@@ -206,6 +220,12 @@ export class Client {
     if (this.#queues.size === 0) {
       throw new ValidationError("options.queues", "configure at least one queue");
     }
+    this.#pool = buildWeightedPool(
+      opts.globalMaxWorkers,
+      queues as Record<string, unknown>,
+      this.#queues,
+    );
+    this.#overrideRefreshMs = overrideRefreshMs();
     this.#heartbeatOptions = resolveHeartbeat(opts.heartbeat);
     this.#notifierOptions = resolveNotifier(opts.notifier);
     const dlqDefault = boolOr(opts.dlqEnabledByDefault, "options.dlqEnabledByDefault", false);
@@ -347,9 +367,17 @@ export class Client {
     await this.#register();
 
     for (const [name, cfg] of this.#queues) {
-      const d = new QueueDispatcher(core, name, cfg);
+      const d = new QueueDispatcher(core, name, cfg, this.#pool?.permits(name));
       this.#dispatchers.push(d);
     }
+    this.#overrides = new OverrideRefresher(
+      core.store,
+      this.#dispatchers,
+      this.#queues,
+      (err) => core.emitError(err, "read queue overrides"),
+    );
+    await this.#overrides.refresh();
+    this.#overrides.start(this.#overrideRefreshMs);
     await this.#listen();
     for (const d of this.#dispatchers) d.start();
     this.#heartbeatTimer = setInterval(
@@ -425,6 +453,10 @@ export class Client {
       core.emitError(err, "cancel notification");
       return;
     }
+    if (isOverridesNotice(notice)) {
+      void this.#overrides?.refresh();
+      return;
+    }
     const a = core.attempts.get(`${notice.job_id}:${notice.run_lease}`);
     if (!a || a.released || a.endedBy !== null) return;
     if (notice.outcome === "cancel") {
@@ -438,7 +470,9 @@ export class Client {
       core.emit("cancelled", { job: a.job, reason: CANCELLED_WHILE_RUNNING });
     } else {
       a.endedBy = "rescue";
-      const deadlineMs = this.#queues.get(a.job.queue)?.deadlineMs ?? 0;
+      const deadlineMs = this.#dispatchers.find((d) =>
+        d.queue === a.job.queue
+      )?.config.deadlineMs ?? 0;
       a.controller.abort(
         notice.outcome === "rescue_deadline"
           ? new DeadlineExceededError(deadlineMs)
@@ -513,6 +547,7 @@ export class Client {
     // again (the documented window between a handler's return and its outcome's commit).
     await core.completer.drained(Math.max(deadline, Date.now() + SHUTDOWN_OUTCOME_GRACE_MS));
     for (const d of this.#dispatchers) d.close();
+    await this.#overrides?.stop();
     if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
     this.#cron.stop();
     await this.#maintenance?.stop();

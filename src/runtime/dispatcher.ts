@@ -22,6 +22,7 @@ import type { ResolvedQueueConfig } from "./options.ts";
 import type { Job, JobError, Progress } from "./types.ts";
 import type { RuntimeCore } from "./core.ts";
 import { StartRecorder } from "./starts.ts";
+import type { QueuePermits } from "./weighted_pool.ts";
 
 /** An attempt this process is running. */
 export interface Attempt {
@@ -118,7 +119,14 @@ export function claimRetryDelayMs(
 /** Dispatch loop of one queue in one process. */
 export class QueueDispatcher {
   readonly queue: string;
-  readonly config: ResolvedQueueConfig;
+  /** The effective config: code config with live overrides applied (see {@link retune}). */
+  config: ResolvedQueueConfig;
+  /** Weighted-pool permits (`globalMaxWorkers`), or null for the per-queue limit alone. */
+  #permits: QueuePermits | null;
+  /** Permits taken from the pool: claimed attempts not yet finished, or a claim in flight. */
+  #permitsHeld = 0;
+  /** Jobs the claim in flight asked for; their permits are kept until it returns. */
+  #claimInFlight = 0;
   #core: RuntimeCore;
   /** Handlers running now. */
   #active = 0;
@@ -152,12 +160,34 @@ export class QueueDispatcher {
   #deadlineSweep: ReturnType<typeof setInterval> | null = null;
   #starts: StartRecorder;
 
-  constructor(core: RuntimeCore, queue: string, config: ResolvedQueueConfig) {
+  constructor(
+    core: RuntimeCore,
+    queue: string,
+    config: ResolvedQueueConfig,
+    permits: QueuePermits | null = null,
+  ) {
     this.#core = core;
+    this.#permits = permits;
+    permits?.onFreed(() => this.#capacityFreed());
     this.#starts = new StartRecorder(core.store, core.instanceId);
     this.queue = queue;
     this.config = config;
     this.#tokens = config.rateLimit?.burst ?? Infinity;
+  }
+
+  /** Apply a live override; the token bucket keeps at most the new burst. */
+  retune(config: ResolvedQueueConfig): void {
+    this.#takeTokens(0);
+    this.config = config;
+    if (config.rateLimit) this.#tokens = Math.min(this.#tokens, config.rateLimit.burst);
+  }
+
+  /** Give back the pool permits no running or held attempt uses any more. */
+  #syncPermits(): void {
+    const spare = this.#permitsHeld - this.#active - this.#held.length - this.#claimInFlight;
+    if (this.#permits === null || spare <= 0) return;
+    this.#permitsHeld -= spare;
+    this.#permits.release(spare);
   }
 
   /** Handlers of this queue running now. */
@@ -200,7 +230,10 @@ export class QueueDispatcher {
     this.#stopping = true;
     this.wake();
     await this.#loop;
-    await Promise.all(this.#held.splice(0).map((h) => this.#handBack(h.attempt)));
+    const held = this.#held.splice(0);
+    this.#syncPermits();
+    this.#permits?.clearDemand();
+    await Promise.all(held.map((h) => this.#handBack(h.attempt)));
   }
 
   /** Ask the loop to claim now: new jobs were announced (or notifications may have been lost). */
@@ -295,7 +328,17 @@ export class QueueDispatcher {
         await this.#sleep(this.config.pollIntervalMs);
         continue;
       }
-      const want = this.#takeTokens(Math.min(need, this.config.claimBatchSize));
+      const batch = Math.min(need, this.config.claimBatchSize);
+      // Permit before claim: a queue the pool refuses sleeps until permits come back.
+      const granted = this.#permits ? this.#permits.acquire(batch) : batch;
+      if (granted <= 0) {
+        await this.#sleep(this.config.pollIntervalMs);
+        continue;
+      }
+      this.#permitsHeld += this.#permits ? granted : 0;
+      const want = this.#takeTokens(granted);
+      this.#claimInFlight = want;
+      this.#syncPermits();
       if (want <= 0) {
         const rl = this.config.rateLimit!;
         await this.#sleep(Math.max(5, 1000 / rl.perSecond));
@@ -319,6 +362,8 @@ export class QueueDispatcher {
         this.claimMsTotal += ms;
         if (ms > this.claimMsMax) this.claimMsMax = ms;
       } catch (err) {
+        this.#claimInFlight = 0;
+        this.#syncPermits();
         if (this.#stopping) break;
         this.#claimFailures++;
         core.emitError(toDatabaseError(err, `claim ${this.queue}`), `claim ${this.queue}`);
@@ -335,10 +380,12 @@ export class QueueDispatcher {
       // Only an empty claim says the queue is drained: a short one may have skipped lanes
       // that other processes were claiming from, and those still hold jobs.
       this.#backlog = rows.length > 0;
+      if (rows.length === 0) this.#permits?.clearDemand();
       if (this.config.rateLimit) this.#tokens -= rows.length;
       this.claimed += rows.length;
       const now = performance.now();
       for (const row of rows) this.#held.push({ attempt: this.#track(row), heldAtMs: now });
+      this.#claimInFlight = 0;
       this.#startHeld();
       if (rows.length < want) await this.#sleep(this.config.pollIntervalMs);
     }
@@ -366,6 +413,11 @@ export class QueueDispatcher {
 
   /** Start held attempts on idle workers; once stopping, held attempts only go back. */
   #startHeld(): void {
+    this.#startIdle();
+    this.#syncPermits();
+  }
+
+  #startIdle(): void {
     if (this.#stopping) return;
     const maxAgeMs = this.config.deadlineMs > 0 ? this.config.deadlineMs / 2 : Infinity;
     const now = performance.now();
@@ -460,6 +512,7 @@ export class QueueDispatcher {
     // outcome commits in the completer's next group flush. Until it does, the attempt is still
     // open in the database and keeps its place in the claim bound.
     this.#active--;
+    this.#syncPermits();
     if (a.released) return;
     a.settled = true;
     this.#closing++;

@@ -117,6 +117,8 @@ const QUEUE_KEYS = [
   "prefetch",
   "priorityAgingMs",
   "rateLimit",
+  "minWorkers",
+  "weight",
 ] as const satisfies readonly (keyof QueueConfig)[];
 
 const RATE_LIMIT_KEYS = ["perSecond", "burst"] as const satisfies readonly (keyof RateLimit)[];
@@ -126,6 +128,7 @@ export const QUEUE_LIMITS = {
   maxWorkers: 10_000,
   prefetch: 10_000,
   claimBatchSize: 4096,
+  weight: 10_000,
   rateLimitPerSecond: { min: 0.001, max: 1_000_000 },
   rateLimitBurst: 1_000_000,
 } as const;
@@ -164,7 +167,16 @@ export function resolveQueue(name: string, c: unknown): ResolvedQueueConfig {
     prefetch: intIn(cfg.prefetch, f("prefetch"), 0, QUEUE_LIMITS.prefetch, 0),
     priorityAgingMs: intIn(cfg.priorityAgingMs, f("priorityAgingMs"), 0, DAY_MS, 60_000),
     rateLimit: resolveRateLimit(cfg.rateLimit, f("rateLimit")),
+    minWorkers: intIn(cfg.minWorkers, f("minWorkers"), 0, QUEUE_LIMITS.maxWorkers, 0),
+    weight: resolveWeight(cfg.weight, f("weight")),
   };
+}
+
+function resolveWeight(v: unknown, field: string): number {
+  if (v === 0) {
+    throw new ValidationError(field, "must be at least 1: a weight of 0 never gets a permit");
+  }
+  return intIn(v, field, 1, QUEUE_LIMITS.weight, 1);
 }
 
 /** Resolved {@link HeartbeatOptions}. */

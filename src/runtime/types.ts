@@ -147,6 +147,17 @@ export interface QueueConfig {
   priorityAgingMs?: number;
   /** Optional claim rate limit. */
   rateLimit?: RateLimit;
+  /**
+   * Permits of the weighted pool (`ClientOptions.globalMaxWorkers`) this queue always keeps,
+   * 0–10 000. Default 0. Only with `globalMaxWorkers`; the guarantees together must not exceed it.
+   */
+  minWorkers?: number;
+  /**
+   * This queue's share of the weighted pool's overflow (`globalMaxWorkers − Σ minWorkers`)
+   * against the other queues that want permits, 1–10 000. Default 1. Only with
+   * `globalMaxWorkers`.
+   */
+  weight?: number;
 }
 
 /**
