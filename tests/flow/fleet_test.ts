@@ -63,12 +63,17 @@ Deno.test({
         concurrencyKey: `f${n % 10}`,
       }));
       await insertMany(sql, keyed("fleet"), jobs);
-      await waitFor("200 completions", async () => {
-        const [{ n }] = await sql<{ n: number }[]>`
+      await waitFor(
+        "200 completions",
+        async () => {
+          const [{ n }] = await sql<{ n: number }[]>`
           SELECT count(*)::int AS n FROM public.keyed_log
           WHERE key LIKE 'f%' AND ended_at IS NOT NULL`;
-        return n >= 200;
-      }, 90_000, 250);
+          return n >= 200;
+        },
+        90_000,
+        250,
+      );
       assert.ok(await maxRunningPerKeySampled("f%") <= 2);
       assert.equal(await maxRunningPerKeyExact("f%"), 2, "the limit is reached, not exceeded");
       const [{ jobs: distinct, workers: used }] = await sql<{ jobs: number; workers: number }[]>`
@@ -99,12 +104,17 @@ Deno.test({
         (inserted[key] ??= []).push(id);
         if (n % 5 === 0) await sleep(20);
       }
-      await waitFor("60 completions", async () => {
-        const [{ n }] = await sql<{ n: number }[]>`
+      await waitFor(
+        "60 completions",
+        async () => {
+          const [{ n }] = await sql<{ n: number }[]>`
           SELECT count(*)::int AS n FROM public.keyed_log
           WHERE key LIKE 'o%' AND ended_at IS NOT NULL`;
-        return n >= 60;
-      }, 60_000, 100);
+          return n >= 60;
+        },
+        60_000,
+        100,
+      );
       for (const [key, ids] of Object.entries(inserted)) {
         const rows = await sql<{ job_id: number }[]>`
           SELECT job_id::int FROM public.keyed_log WHERE key = ${key} ORDER BY started_at`;
@@ -135,12 +145,17 @@ Deno.test({
       await victim.kill();
       survivor = new Fixture("keyed_worker.ts", [t.url, "kill", "survivor", "200", timings]);
       await survivor.line((l) => l.ready === true);
-      await waitFor("all three jobs completed by the survivor", async () => {
-        const [{ n }] = await sql<{ n: number }[]>`
+      await waitFor(
+        "all three jobs completed by the survivor",
+        async () => {
+          const [{ n }] = await sql<{ n: number }[]>`
           SELECT count(DISTINCT job_id)::int AS n FROM public.keyed_log
           WHERE key = 'k' AND worker = 'survivor' AND ended_at IS NOT NULL`;
-        return n === 3;
-      }, 30_000, 100);
+          return n === 3;
+        },
+        30_000,
+        100,
+      );
       const rows = await sql<{ job_id: number; worker: string; run_lease: number }[]>`
         SELECT job_id::int, worker, run_lease::int FROM public.keyed_log
         WHERE key = 'k' ORDER BY started_at`;

@@ -83,10 +83,17 @@ Deno.test({
     try {
       await Promise.all(workers.map((w) => w.line((l) => l.ready === true)));
       // The first claims spend the initial burst; measure the steady rate after it.
-      await waitFor("the burst is spent", async () => {
-        const [{ n }] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM public.keyed_log`;
-        return n >= count;
-      }, 20_000, 50);
+      await waitFor(
+        "the burst is spent",
+        async () => {
+          const [{ n }] = await sql<
+            { n: number }[]
+          >`SELECT count(*)::int AS n FROM public.keyed_log`;
+          return n >= count;
+        },
+        20_000,
+        50,
+      );
       const [{ from }] = await sql<{ from: Date }[]>`SELECT clock_timestamp() AS from`;
       await sleep(30_000);
       const [{ n, workers: used }] = await sql<{ n: number; workers: number }[]>`
