@@ -152,3 +152,5 @@ Deno.test({
     assert.equal(after[0].n, before[0].n);
   },
 });
+
+Deno.test({ name: "close database", ...POOL_TEST, fn: () => t.close() });

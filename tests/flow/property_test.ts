@@ -168,3 +168,5 @@ Deno.test({
     );
   },
 });
+
+Deno.test({ name: "close database", ...POOL_TEST, fn: () => t.close() });

@@ -58,6 +58,7 @@ const REWRITTEN = [
   "write_progress",
 ];
 const ADDED = [
+  "cancel_waiting_job",
   "check_name",
   // admin layer: history and retention (migration 012)
   "copy_slot_to_history",
@@ -66,14 +67,24 @@ const ADDED = [
   "finished_in_ring",
   "fire_cron_job",
   "grant_access",
+  "insert_keyed_jobs",
+  "key_admit_next",
+  "key_enter",
+  "key_limit",
+  "key_lock",
+  "key_release",
   "lock_ring",
   "prune_refusal",
   "queue_stats",
+  "rate_budget",
+  "rate_spend",
   "receipt_block",
   "receipt_id",
   "retention_ms",
   "retry_cancelled",
   "ring_head",
+  "set_key_limit",
+  "set_rate_limit",
   "stats_queues",
   "trigger_cron_job",
 ];

@@ -11,10 +11,12 @@ CREATE OR REPLACE FUNCTION {{schema}}.append_ready_job(
 DECLARE
   shard smallint;
 BEGIN
-  IF p_metadata ? 'awa:concurrency_key' AND NOT {{schema}}.key_enter(p_job_id, p_kind, p_args,
-      p_queue, p_priority, p_max_attempts, p_attempt, p_run_lease, p_created_at, p_tags,
-      p_metadata, p_errors, p_progress, p_unique_key, p_unique_states) THEN
-    RETURN NULL;
+  IF p_metadata ? 'awa:concurrency_key' THEN
+    IF NOT {{schema}}.key_enter(p_job_id, p_kind, p_args, p_queue, p_priority, p_max_attempts,
+        p_attempt, p_run_lease, p_created_at, p_tags, p_metadata, p_errors, p_progress,
+        p_unique_key, p_unique_states) THEN
+      RETURN NULL;
+    END IF;
   END IF;
   shard := {{schema}}.lock_enqueue_lane(
     p_queue, p_priority, CASE WHEN p_ordering_key IS NOT NULL THEN {{schema}}.ordering_key_hash64(p_ordering_key) END
