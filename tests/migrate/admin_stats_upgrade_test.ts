@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { defineJob, insert, insertMany, migrate } from "../../mod.ts";
+import { THIS_RELEASE } from "../../src/migrate.ts";
 import { queueStats } from "../../admin.ts";
 import { testDatabase } from "../support/db.ts";
 import { finalizeRaw, POOL_TEST, receiptOfJob, statesOf } from "../support/runtime.ts";
@@ -27,12 +28,17 @@ Deno.test({
     // Back to version 12: 013's objects and those of every later migration go.
     await sql.unsafe(`DROP TABLE awa.queue_terminal_counts, awa.ring_maintenance_status;
       DROP TABLE awa.cron_jobs, awa.cache_entries;
+      DROP TABLE awa.queue_flow, awa.key_admissions, awa.key_waiting;
+      DROP SEQUENCE awa.key_waiting_seq;
       DROP INDEX awa.deferred_jobs_queue_state;
       DELETE FROM awa.schema_version WHERE version >= 13`);
     const states = await statesOf(sql, "u13");
 
     const r = await migrate(sql);
-    assert.deepEqual(r.applied, [13, 14, 15]);
+    assert.deepEqual(
+      r.applied,
+      THIS_RELEASE.migrations.map((m) => m.version).filter((v) => v >= 13),
+    );
     assert.deepEqual(await statesOf(sql, "u13"), states);
     const s = await queueStats(sql, "u13");
     assert.deepEqual(
