@@ -62,6 +62,15 @@ export {
   queueStats,
   resume,
 } from "./src/admin/queues.ts";
+// ---- admin layer: fleet-wide flow control (keyed) ----
+export {
+  type ConcurrencyLimitResult,
+  type FleetRateLimit,
+  type FlowControl,
+  getFlowControl,
+  setConcurrencyLimit,
+  setRateLimit,
+} from "./src/admin/flow.ts";
 export { listRuntimes, type RuntimeInfo } from "./src/admin/runtimes.ts";
 export {
   RING_OUTCOME_REASONS,

@@ -62,6 +62,7 @@ export {
 export {
   type ArgsOf,
   type ArgsValidator,
+  type ConcurrencyOptions,
   defineJob,
   type JobDefaults,
   type JobDefinition,

@@ -120,6 +120,24 @@ function suite(): Case[] {
       cfg: cfg("AwaCallbacks_BrokenDoubleResolve"),
       expect: violation("AtMostOneResolution"),
     },
+    { spec: spec("AwaKeyedClaims"), cfg: cfg("AwaKeyedClaims"), expect: PASS },
+    { spec: spec("AwaKeyedClaims"), cfg: cfg("AwaKeyedClaims_Limit2"), expect: PASS },
+    {
+      spec: spec("AwaKeyedClaims"),
+      cfg: cfg("AwaKeyedClaims_BrokenCheckThenAdmit"),
+      expect: violation("RunningPerKey"),
+    },
+    {
+      spec: spec("AwaKeyedClaims"),
+      cfg: cfg("AwaKeyedClaims_BrokenRetryFreesSlot"),
+      expect: violation("PerKeyOrder"),
+    },
+    {
+      spec: spec("AwaKeyedClaims"),
+      cfg: cfg("AwaKeyedClaims"),
+      expect: violation("ProbeAllDone"),
+      probe: "ProbeAllDone",
+    },
     { spec: spec("AwaCacheStampede"), cfg: cfg("AwaCacheStampede"), expect: PASS },
     {
       spec: spec("AwaCacheStampede"),

@@ -34,6 +34,20 @@ export interface JobDefaults<A> {
   tags?: string[];
   /** Optional runtime validation of args, run at insert time and before the handler. */
   validate?: ArgsValidator<A>;
+  /**
+   * Derive each job's concurrency key from its args (an insert's `concurrencyKey` wins). Jobs
+   * with one key share the key's fleet-wide limit (docs/concurrency-keys.md). Must be
+   * synchronous and return a string of 1-200 characters.
+   */
+  concurrencyKey?: (args: A) => string;
+  /** Fleet-wide concurrency of keyed jobs of this kind; a queue limit set by the admin wins. */
+  concurrency?: ConcurrencyOptions;
+}
+
+/** Fleet-wide concurrency of a job kind's keyed jobs. */
+export interface ConcurrencyOptions {
+  /** At most this many jobs of one concurrency key run at once, fleet-wide (1 to 100 000). */
+  perKey?: number;
 }
 
 /** A job kind with its args type; shared by producers and the worker handler. */
@@ -116,7 +130,11 @@ const DEFAULT_KEYS: ReadonlySet<string> = new Set([
   "maxAttempts",
   "tags",
   "validate",
+  "concurrencyKey",
+  "concurrency",
 ]);
+
+const CONCURRENCY_KEYS: ReadonlySet<string> = new Set(["perKey"]);
 
 function isAsyncFunction(f: unknown): boolean {
   return typeof f === "function" &&
@@ -170,6 +188,22 @@ export function defineJob<A>(kind: string, defaults: JobDefaults<A> = {}): JobDe
         "must be synchronous; an async validator cannot reject an insert in time",
       );
     }
+  }
+  if (d.concurrencyKey !== undefined) {
+    if (typeof d.concurrencyKey !== "function" || isAsyncFunction(d.concurrencyKey)) {
+      throw new ValidationError(
+        "defaults.concurrencyKey",
+        "must be a synchronous function from args to a string key",
+      );
+    }
+  }
+  if (d.concurrency !== undefined) {
+    const c = checkOptions<ConcurrencyOptions>(
+      d.concurrency,
+      "defaults.concurrency",
+      CONCURRENCY_KEYS,
+    );
+    if (c.perKey !== undefined) checkInteger(c.perKey, "defaults.concurrency.perKey", 1, 100_000);
   }
   return Object.freeze({ kind, defaults: Object.freeze({ ...d }) });
 }

@@ -20,6 +20,7 @@ import {
   writeDeferredJobs,
   writeReadyEntries,
 } from "../storage/enqueue.ts";
+import { insertKeyedJobs } from "../storage/flow.ts";
 import { type Store, storeOf } from "../storage/store.ts";
 import { checkInteger, checkOptions, describe } from "../validate.ts";
 import {
@@ -224,7 +225,53 @@ function expandIds(ranges: [string, string][]): number[] {
   return out;
 }
 
+/**
+ * Jobs with a concurrency key enter their key one by one in SQL (admitted to a lane, or parked
+ * until the key has room), in one round trip; the rest of the batch takes the bulk path.
+ */
 async function insertBatch(
+  store: Store,
+  jobs: NormalizedJob[],
+  onConflict: "error" | "skip",
+): Promise<(number | null)[]> {
+  if (!jobs.some((j) => j.concurrencyKey !== null)) return insertBulk(store, jobs, onConflict);
+  const keyed: number[] = [];
+  const plain: number[] = [];
+  jobs.forEach((j, i) => (j.concurrencyKey === null ? plain : keyed).push(i));
+  const ids: (number | null)[] = new Array(jobs.length).fill(null);
+  if (plain.length > 0) {
+    const got = await insertBulk(store, plain.map((i) => jobs[i]), onConflict);
+    plain.forEach((i, k) => (ids[i] = got[k]));
+  }
+  const byIdx = await insertKeyedJobs(
+    store,
+    keyed.map((i) => {
+      const j = jobs[i];
+      return {
+        idx: i,
+        kind: j.kind,
+        args: JSON.parse(j.argsJson),
+        queue: j.queue,
+        priority: j.priority,
+        max_attempts: j.maxAttempts,
+        run_at: j.runAt?.toISOString() ?? null,
+        metadata: JSON.parse(j.metadataJson),
+        tags: j.tags,
+        unique_key: j.uniqueKeyHex,
+        unique_states: j.uniqueStates,
+        ordering_key: j.orderingKeyHex,
+      };
+    }),
+    onConflict,
+  );
+  for (const i of keyed) {
+    const id = byIdx.get(i);
+    ids[i] = id === undefined || id === null ? null : toId(id);
+  }
+  return ids;
+}
+
+async function insertBulk(
   store: Store,
   jobs: NormalizedJob[],
   onConflict: "error" | "skip",

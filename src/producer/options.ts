@@ -61,6 +61,12 @@ export interface InsertOptions {
   onConflict?: "error" | "skip";
   /** Route to an enqueue shard by key; jobs with one key run in insert order. */
   orderingKey?: string | Uint8Array;
+  /**
+   * Concurrency key (1-200 characters): jobs of one queue with one key share that key's
+   * fleet-wide limit (the queue's, else the definition's `concurrency.perKey`). Default: the
+   * definition's `concurrencyKey(args)`, else none. See docs/concurrency-keys.md.
+   */
+  concurrencyKey?: string;
   /** Awa schema. Default `"awa"`. */
   schema?: string;
 }
@@ -77,6 +83,8 @@ const utf8 = new TextEncoder();
 export interface NormalizedJob extends JobInput {
   /** Algorithm H of the ordering key, as a decimal string. */
   orderingKeyHash: string | null;
+  /** The job's concurrency key (also in its metadata as `awa:concurrency_key`), or null. */
+  concurrencyKey: string | null;
 }
 
 /** Bucket of the current (or given) time for `unique.byPeriod`: whole periods since the epoch. */
@@ -119,6 +127,7 @@ export const JOB_OPTION_KEYS: ReadonlySet<string> = new Set([
   "metadata",
   "unique",
   "orderingKey",
+  "concurrencyKey",
 ]);
 
 const UNIQUE_KEYS: ReadonlySet<string> = new Set(["byArgs", "byQueue", "byPeriod", "states"]);
@@ -153,7 +162,12 @@ export function normalizeJob<A>(
   );
   const runAt = checkRunAt(opts.runAt, `${field}.runAt`);
   const tags = checkTags(opts.tags ?? def.defaults.tags ?? [], `${field}.tags`);
-  const metadataJson = checkMetadata(opts.metadata, `${field}.metadata`);
+  const concurrencyKey = keyOf(def, args, opts.concurrencyKey, field);
+  const metadataJson = withConcurrencyKey(
+    checkMetadata(opts.metadata, `${field}.metadata`),
+    concurrencyKey,
+    def.defaults.concurrency?.perKey,
+  );
   // UTF-16 length ≤ UTF-8 length ≤ 3 × UTF-16 length: count bytes only when it can matter.
   const chars = argsJson.length + metadataJson.length;
   if (
@@ -234,5 +248,46 @@ export function normalizeJob<A>(
     uniqueStates,
     orderingKeyHex,
     orderingKeyHash,
+    concurrencyKey,
   };
+}
+
+/** The job's concurrency key: the insert's, else the definition's `concurrencyKey(args)`. */
+function keyOf<A>(
+  def: JobDefinition<A>,
+  args: A,
+  own: unknown,
+  field: string,
+): string | null {
+  if (own !== undefined) return checkConcurrencyKey(own, `${field}.concurrencyKey`);
+  const derive = def.defaults.concurrencyKey;
+  if (derive === undefined) return null;
+  let key: unknown;
+  try {
+    key = derive(args);
+  } catch (err) {
+    const msg = err instanceof Error ? err.message : describe(err);
+    throw new ValidationError("job.defaults.concurrencyKey", msg, { cause: err });
+  }
+  return checkConcurrencyKey(key, "job.defaults.concurrencyKey(args)");
+}
+
+function checkConcurrencyKey(v: unknown, field: string): string {
+  if (typeof v !== "string" || v.length === 0 || v.length > 200) {
+    throw new ValidationError(field, `must be a string of 1-200 characters, got ${describe(v)}`);
+  }
+  return checkText(v, field, 200);
+}
+
+/** Record the key (and the kind's own per-key limit) in the metadata, where SQL reads them. */
+function withConcurrencyKey(
+  metadataJson: string,
+  key: string | null,
+  perKey: number | undefined,
+): string {
+  if (key === null) return metadataJson;
+  const meta = JSON.parse(metadataJson) as Record<string, unknown>;
+  meta["awa:concurrency_key"] = key;
+  if (perKey !== undefined) meta["awa:per_key"] = perKey;
+  return JSON.stringify(meta);
 }

@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { defineJob, insert, insertMany, migrate } from "../../mod.ts";
+import { THIS_RELEASE } from "../../src/migrate.ts";
 import { queueStats } from "../../admin.ts";
 import { MIGRATIONS } from "../../src/migrations_embedded.ts";
 import { testDatabase } from "../support/db.ts";
@@ -29,6 +30,8 @@ Deno.test({
     await sql.unsafe(`DROP TABLE awa.queue_terminal_counts, awa.ring_maintenance_status;
       DROP TABLE awa.cron_jobs, awa.cache_entries;
       DROP TABLE awa.queue_overrides;
+      DROP TABLE awa.queue_flow, awa.key_admissions, awa.key_waiting;
+      DROP SEQUENCE awa.key_waiting_seq;
       DROP INDEX awa.deferred_jobs_queue_state;
       DROP INDEX awa.attempt_state_callback_id, awa.attempt_state_callback_timeout;
       ALTER TABLE awa.attempt_state DROP COLUMN callback_filter, DROP COLUMN callback_on_complete,

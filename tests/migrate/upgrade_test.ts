@@ -59,6 +59,7 @@ const REWRITTEN = [
 ];
 const ADDED = [
   "callback_attempt_open", // callbacks (migration 016)
+  "cancel_waiting_job",
   "check_name",
   // admin layer: history and retention (migration 012)
   "copy_slot_to_history",
@@ -68,11 +69,19 @@ const ADDED = [
   "finished_in_ring",
   "fire_cron_job",
   "grant_access",
+  "insert_keyed_jobs",
+  "key_admit_next",
+  "key_enter",
+  "key_limit",
+  "key_lock",
+  "key_release",
   "lock_ring",
   "notify_callback", // callbacks (migration 016)
   "park_callback", // callbacks (migration 016)
   "prune_refusal",
   "queue_stats",
+  "rate_budget",
+  "rate_spend",
   "receipt_block",
   "receipt_id",
   "register_callback", // callbacks (migration 016)
@@ -80,6 +89,8 @@ const ADDED = [
   "retention_ms",
   "retry_cancelled",
   "ring_head",
+  "set_key_limit",
+  "set_rate_limit",
   "stats_queues",
   "trigger_cron_job",
   "wait_callback_step", // callbacks (migration 016)

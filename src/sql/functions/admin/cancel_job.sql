@@ -12,6 +12,9 @@ DECLARE
   v_state text;
   v_idx int;
 BEGIN
+  IF {{schema}}.cancel_waiting_job(p_job_id, p_reason) THEN
+    RETURN 'cancelled';
+  END IF;
   DELETE FROM {{schema}}.deferred_jobs WHERE job_id = p_job_id RETURNING * INTO v_def;
   IF FOUND THEN
     SELECT slot, generation INTO v_slot, v_gen FROM {{schema}}.ring_head('queue');
@@ -27,6 +30,7 @@ BEGIN
         'max_attempts', v_def.max_attempts));
     DELETE FROM {{schema}}.job_unique_claims WHERE job_id = p_job_id
       AND NOT {{schema}}.mask_has(v_def.unique_states, 'cancelled');
+    PERFORM {{schema}}.key_release(ARRAY[p_job_id]);
     RETURN 'cancelled';
   END IF;
 
@@ -64,6 +68,7 @@ BEGIN
       WHERE u.job_id = p_job_id AND r.ready_slot = v_loc.ready_slot AND r.queue = v_loc.queue
         AND r.priority = v_loc.priority AND r.enqueue_shard = v_loc.enqueue_shard
         AND r.lane_seq = v_loc.lane_seq AND NOT {{schema}}.mask_has(r.unique_states, 'cancelled');
+      PERFORM {{schema}}.key_release(ARRAY[p_job_id]);
       RETURN 'cancelled';
     END IF;
     -- A claim won the race: fall through to the running path with the fresh emission.

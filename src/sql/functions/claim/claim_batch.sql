@@ -23,6 +23,7 @@ DECLARE
   v_free int := CASE WHEN p_free IS NOT NULL THEN greatest(p_free, 0) END;
   v_now timestamptz := clock_timestamp();
   v_got int;
+  v_budget int;
 BEGIN
   IF p_max < 1 THEN
     RETURN;
@@ -30,6 +31,9 @@ BEGIN
   IF EXISTS (SELECT 1 FROM {{schema}}.queue_meta m WHERE m.queue = p_queue AND m.paused) THEN
     RETURN;
   END IF;
+  -- Fleet-wide rate limit (queue_flow): claim no more than the queue's bucket holds.
+  v_budget := {{schema}}.rate_budget(p_queue, p_max);
+  v_remaining := coalesce(v_budget, p_max);
 
   FOR v_lane IN
     SELECT l.prio, l.shard
@@ -136,5 +140,8 @@ BEGIN
       v_free := greatest(v_free - v_got, 0);
     END IF;
   END LOOP;
+  IF v_budget > v_remaining THEN
+    PERFORM {{schema}}.rate_spend(p_queue, v_budget - v_remaining);
+  END IF;
 END
 $$;

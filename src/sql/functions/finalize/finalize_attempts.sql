@@ -35,6 +35,7 @@ AS $$
 DECLARE
   v_items jsonb := p_items;
   v_any_state boolean;
+  v_any_keyed boolean;
 BEGIN
   -- Attempt locks first, sorted, so two finalizers can never wait on each other in a cycle.
   -- Rescue (p_try) skips busy attempts: only the items it could lock go on.
@@ -55,6 +56,8 @@ BEGIN
   -- Attempt state exists only for attempts that saved progress; when there is none at all,
   -- the per-item probes and deletes below are skipped by a one-time filter.
   v_any_state := EXISTS (SELECT 1 FROM {{schema}}.attempt_state);
+  -- Likewise admitted keyed jobs: without any, no terminal job can free a key slot.
+  v_any_keyed := EXISTS (SELECT 1 FROM {{schema}}.key_admissions);
 
   -- A fresh statement: closures committed by whoever held a lock before us are visible now.
   -- MATERIALIZED: the ready-row join below must see lane_seq as a plain value to use the
@@ -248,12 +251,17 @@ BEGIN
     SELECT pg_notify({{schema}}.notify_channel('@cancel'), json_build_object('job_id', r.job_id,
       'run_lease', r.run_lease, 'outcome', r.outcome)::text)
     FROM resolved r WHERE r.outcome = 'cancel' OR r.outcome LIKE 'rescue_%'
+  ), keys_freed AS (
+    -- A terminal job frees its concurrency-key slot and admits the key's next job; a retrying
+    -- or snoozed one keeps it (docs/concurrency-keys.md).
+    SELECT CASE WHEN v_any_keyed THEN {{schema}}.key_release(array_agg(r.job_id)) END AS n
+    FROM resolved r WHERE r.new_state IN ('completed', 'cancelled', 'failed')
   )
   SELECT r.job_id, r.run_lease, r.closure_outcome, r.new_state::text, h.hold_kind, d.run_at,
     r.b_queue, r.r_kind, r.b_attempt, r.r_max_attempts
   FROM resolved r
   LEFT JOIN deferred d ON d.job_id = r.job_id
   LEFT JOIN held h ON h.job_id = r.job_id
-  WHERE (SELECT count(*) FROM cancel_notice) >= 0;
+  WHERE (SELECT count(*) FROM cancel_notice) >= 0 AND (SELECT count(*) FROM keys_freed) >= 0;
 END
 $$;

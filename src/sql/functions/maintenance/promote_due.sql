@@ -1,4 +1,7 @@
--- Move due deferred jobs (scheduled, retryable) of unpaused queues back into their lanes.
+-- Move due deferred jobs (scheduled, retryable) of unpaused queues back into their lanes. A keyed
+-- job that holds no key slot yet (inserted scheduled) enters its key instead (key_enter): it is
+-- admitted to its lane or parked until the key has room. Retrying and snoozed keyed jobs kept
+-- their slot and go straight back.
 CREATE OR REPLACE FUNCTION {{schema}}.promote_due(p_limit int DEFAULT 4096)
 RETURNS int LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -7,6 +10,8 @@ DECLARE
   v_shard smallint;
   v_base bigint;
   v_total int := 0;
+  v_keyed bigint[];
+  v_one {{schema}}.deferred_jobs;
 BEGIN
   WITH due AS (
     DELETE FROM {{schema}}.deferred_jobs d
@@ -33,6 +38,30 @@ BEGIN
     AND NOT {{schema}}.mask_has(r.unique_states, r.state)
   ORDER BY r.unique_key
   ON CONFLICT (unique_key) DO NOTHING;
+
+  SELECT array_agg(r.job_id) INTO v_keyed FROM unnest(v_rows) r
+  WHERE r.metadata ? 'awa:concurrency_key'
+    AND NOT EXISTS (SELECT 1 FROM {{schema}}.key_admissions a WHERE a.job_id = r.job_id);
+  IF v_keyed IS NOT NULL THEN
+    -- Every key first, in sorted order, then the lanes (global lock order).
+    PERFORM {{schema}}.key_lock(k.queue, k.ckey) FROM (
+      SELECT DISTINCT r.queue, r.metadata ->> 'awa:concurrency_key' AS ckey FROM unnest(v_rows) r
+      WHERE r.job_id = ANY (v_keyed) ORDER BY 1, 2
+    ) k;
+    FOR v_one IN
+      SELECT * FROM unnest(v_rows) r WHERE r.job_id = ANY (v_keyed) ORDER BY r.run_at, r.job_id
+    LOOP
+      PERFORM {{schema}}.append_ready_job(v_one.job_id, v_one.kind, v_one.args, v_one.queue,
+        v_one.priority, v_one.max_attempts, v_one.attempt, v_one.run_lease, v_one.created_at,
+        v_one.tags, v_one.metadata, v_one.errors, v_one.progress, v_one.unique_key,
+        v_one.unique_states, NULL);
+      v_total := v_total + 1;
+    END LOOP;
+    SELECT array_agg(r) INTO v_rows FROM unnest(v_rows) r WHERE NOT (r.job_id = ANY (v_keyed));
+    IF v_rows IS NULL THEN
+      RETURN v_total;
+    END IF;
+  END IF;
 
   FOR v_group IN
     SELECT r.queue, r.priority, count(*) AS n FROM unnest(v_rows) r
