@@ -9,6 +9,9 @@ import { DEFAULT_SCHEMA } from "../schema.ts";
 /** Topic of cancel and rescue notices; `@` is outside the queue-name alphabet. */
 export const CANCEL_TOPIC = "@cancel";
 
+/** Topic of terminal-transition notices of waited-for jobs (`awa.notify_waiters`). */
+export const RESULT_TOPIC = "@result";
+
 const encoder = new TextEncoder();
 
 /**
