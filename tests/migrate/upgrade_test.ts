@@ -67,6 +67,8 @@ const ADDED = [
   "fire_cron_job",
   "grant_access",
   "lock_ring",
+  // results: waiters of insertAndWait / waitForJob (migration 020)
+  "notify_waiters",
   "prune_refusal",
   "queue_stats",
   "receipt_block",
