@@ -66,6 +66,7 @@ export {
   defineJob,
   type JobDefaults,
   type JobDefinition,
+  type ResultOf,
 } from "./src/job.ts";
 export {
   migrate,
@@ -156,6 +157,18 @@ export {
   MAX_NAMESPACE_LENGTH,
 } from "./src/cache/limits.ts";
 export type { CacheSweepOptions, CacheSweepStats } from "./src/maintenance/cache_sweep.ts";
+
+// --- Results and request-response (docs/results.md) ---
+export {
+  JobFailedError,
+  type JobFailureEntry,
+  JobWaitTimeoutError,
+  ResultTooLargeError,
+} from "./src/errors.ts";
+export { MAX_RESULT_BYTES } from "./src/results/cap.ts";
+export { insertAndWait, type InsertAndWaitOptions } from "./src/results/insert_and_wait.ts";
+export { waitForJob, type WaitOptions } from "./src/results/wait.ts";
+export { getJobResult } from "./src/results/read.ts";
 
 // --- Admin layer (also the subpath @awa/awa/admin; docs/admin.md) ---
 export * as admin from "./admin.ts";

@@ -35,7 +35,11 @@ export type AwaErrorCode =
   | "CALLBACK_NOT_FOUND"
   | "STALE_ATTEMPT"
   // HTTP worker (@awa/awa/http)
-  | "HTTP_WORKER";
+  | "HTTP_WORKER"
+  // results: insertAndWait, waitForJob (docs/results.md)
+  | "JOB_FAILED"
+  | "JOB_WAS_CANCELLED"
+  | "JOB_WAIT_TIMEOUT";
 
 /** Base class of every error Awa throws on purpose. */
 export class AwaError extends Error {
@@ -452,5 +456,99 @@ export class HttpWorkerError extends AwaError {
     this.name = "HttpWorkerError";
     this.status = info.status;
     this.body = info.body ?? "";
+
+// --- results: insertAndWait, waitForJob (docs/results.md) ---
+
+/**
+ * A handler returned a result larger than the cap (`MAX_RESULT_BYTES`, as UTF-8 JSON). It is
+ * a {@link TerminalError}: the job fails at once, with this message as its error, and nothing
+ * of the result is stored.
+ */
+export class ResultTooLargeError extends TerminalError {
+  /** Size of the serialised result, in UTF-8 bytes. */
+  readonly bytes: number;
+  /** The cap it exceeded, in UTF-8 bytes. */
+  readonly limitBytes: number;
+  /** The error for a result of `bytes` bytes over the cap of `limitBytes`. */
+  constructor(bytes: number, limitBytes: number) {
+    super(
+      `the handler's result is ${bytes} bytes as JSON, over the limit of ${limitBytes} bytes; ` +
+        "store large results elsewhere (a table, object storage) and return a reference",
+    );
+    this.name = "ResultTooLargeError";
+    this.bytes = bytes;
+    this.limitBytes = limitBytes;
+  }
+}
+
+/** One error a job recorded, as a waiter sees it. */
+export interface JobFailureEntry {
+  /** The error text (`Name: message` for thrown errors). */
+  error: string;
+  /** The attempt that recorded it. */
+  attempt: number;
+  /** When, as an ISO 8601 timestamp. */
+  at: string;
+}
+
+/**
+ * The job a caller waited for (`insertAndWait`, `waitForJob`) ended without a result. `code` is
+ * `JOB_FAILED` when it failed for good (out of attempts, a terminal error, rescued at its last
+ * attempt; `dlq` says whether it went to the DLQ) and `JOB_WAS_CANCELLED` when it was cancelled
+ * (by its handler, an operator or a unique-key clash). `errors` are the job's recorded errors,
+ * oldest first.
+ */
+export class JobFailedError extends AwaError {
+  /** The job's id. */
+  readonly jobId: number;
+  /** Where the job ended. */
+  readonly state: "failed" | "cancelled";
+  /** The job's recorded errors, oldest first. */
+  readonly errors: readonly JobFailureEntry[];
+  /** For failed jobs: true when it is held in the DLQ (retry it from there). */
+  readonly dlq: boolean;
+  /** The error of job `jobId`, which ended in `state` with `errors`. */
+  constructor(
+    jobId: number,
+    state: "failed" | "cancelled",
+    errors: readonly JobFailureEntry[],
+    dlq = false,
+  ) {
+    const last = errors.at(-1)?.error;
+    super(
+      state === "cancelled" ? "JOB_WAS_CANCELLED" : "JOB_FAILED",
+      `job ${jobId} ${state === "cancelled" ? "was cancelled" : "failed"}` +
+        (last === undefined ? "" : `: ${last}`),
+    );
+    this.name = "JobFailedError";
+    this.jobId = jobId;
+    this.state = state;
+    this.errors = errors;
+    this.dlq = dlq;
+  }
+}
+
+/**
+ * `insertAndWait` or `waitForJob` gave up waiting after `timeoutMs`. Only the wait ended: the
+ * job keeps its state and still runs; wait again with `waitForJob(db, jobId)`.
+ */
+export class JobWaitTimeoutError extends AwaError {
+  /** The job waited for. */
+  readonly jobId: number;
+  /** How long the call waited, in ms. */
+  readonly timeoutMs: number;
+  /** The job's state at the last look. */
+  readonly lastState: string;
+  /** The error for job `jobId`, still `lastState` after `timeoutMs`. */
+  constructor(jobId: number, timeoutMs: number, lastState: string) {
+    super(
+      "JOB_WAIT_TIMEOUT",
+      `job ${jobId} did not finish within ${timeoutMs} ms (it is ${lastState}, and keeps ` +
+        "running); wait again with waitForJob, or raise timeoutMs",
+    );
+    this.name = "JobWaitTimeoutError";
+    this.jobId = jobId;
+    this.timeoutMs = timeoutMs;
+    this.lastState = lastState;
   }
 }

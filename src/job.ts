@@ -50,18 +50,26 @@ export interface ConcurrencyOptions {
   perKey?: number;
 }
 
-/** A job kind with its args type; shared by producers and the worker handler. */
-export interface JobDefinition<A> {
+/**
+ * A job kind with its args type `A` and result type `R` (what its handler returns, stored with
+ * the completed job); shared by producers, the worker handler and `insertAndWait`.
+ */
+export interface JobDefinition<A, R = unknown> {
   /** The kind name jobs of this definition carry. */
   readonly kind: string;
   /** Insert defaults and the args validator, as given to `defineJob`. */
   readonly defaults: Readonly<JobDefaults<A>>;
   /** Phantom field carrying the args type; never set at runtime. */
   readonly __args?: A;
+  /** Phantom field carrying the result type; never set at runtime. */
+  readonly __result?: R;
 }
 
 /** Extract the args type of a job definition. */
-export type ArgsOf<D> = D extends JobDefinition<infer A> ? A : never;
+export type ArgsOf<D> = D extends JobDefinition<infer A, infer _R> ? A : never;
+
+/** Extract the result type of a job definition. */
+export type ResultOf<D> = D extends JobDefinition<infer _A, infer R> ? R : never;
 
 const encoder = new TextEncoder();
 
@@ -166,12 +174,16 @@ export function runValidator<A>(def: JobDefinition<A>, args: A, field: string): 
 }
 
 /**
- * Define a job kind once; its args type then flows into `insert`, `insertMany` and the worker
- * handler. Defaults (queue, priority, maxAttempts, tags) apply to every insert of the kind.
+ * Define a job kind once; its args type `A` then flows into `insert`, `insertMany` and the
+ * worker handler, and its result type `R` (default `unknown`) into the handler's return type,
+ * `insertAndWait`, `waitForJob` and `getJobResult`. Defaults (queue, priority, maxAttempts, tags) apply to every insert of the kind.
  * Throws {@link ValidationError} for a bad kind, bad defaults, unknown default keys or an
  * `async` validator.
  */
-export function defineJob<A>(kind: string, defaults: JobDefaults<A> = {}): JobDefinition<A> {
+export function defineJob<A, R = unknown>(
+  kind: string,
+  defaults: JobDefaults<A> = {},
+): JobDefinition<A, R> {
   checkKind(kind);
   const d = checkOptions<JobDefaults<A>>(defaults, "defaults", DEFAULT_KEYS);
   if (d.queue !== undefined) checkQueue(d.queue, "defaults.queue");

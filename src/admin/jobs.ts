@@ -71,7 +71,7 @@ const PLANE_ORDER: readonly Plane[] = [
 ];
 
 /** The one row of job `id`, or null. */
-async function findJob(
+export async function findJob(
   store: Store,
   id: bigint,
   planes?: readonly Plane[],

@@ -11,6 +11,9 @@ export const CANCEL_TOPIC = "@cancel";
 /** Topic of callback resolutions (`awa.notify_callback`). */
 export const CALLBACK_TOPIC = "@callback";
 
+/** Topic of terminal-transition notices of waited-for jobs (`awa.notify_waiters`). */
+export const RESULT_TOPIC = "@result";
+
 const encoder = new TextEncoder();
 
 /**

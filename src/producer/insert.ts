@@ -119,7 +119,8 @@ function toInserted(row: InsertedRow): InsertedJob {
   };
 }
 
-async function insertOne(
+/** Insert one normalized job through `insert_job`; null when `skip` dropped a duplicate. */
+export async function insertOne(
   store: Store,
   job: NormalizedJob,
   onConflict: "error" | "skip",

@@ -270,7 +270,7 @@ export class Client {
   }
 
   /** Register the handler of a job kind. Call before {@link start}. */
-  work<A>(job: JobDefinition<A>, handler: Handler<A>): this {
+  work<A, R>(job: JobDefinition<A, R>, handler: Handler<A, R>): this {
     if (this.#state !== "new") throw new ClientStateError("work() must be called before start()");
     if (!job || typeof job.kind !== "string") {
       throw new ValidationError("job", "expected a job definition from defineJob()");

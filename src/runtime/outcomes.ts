@@ -34,6 +34,7 @@ import type { FinalizedRow, FinalizeItem } from "../storage/attempts.ts";
 import type { Job } from "./types.ts";
 import { checkCallbackId } from "../callbacks/ids.ts";
 import { contractViolation } from "./callbacks.ts";
+import { storedResult } from "../results/cap.ts";
 
 /** Outcomes a handler builds with a `ctx.*` constructor (the `type` of an {@link Outcome}). */
 export type ContextOutcome = "retry" | "snooze" | "cancel" | "park";
@@ -332,12 +333,12 @@ export function isOutcome(value: unknown): value is Outcome {
 /**
  * The outcome of a handler's return value: its own when built by `ctx.*`, else a completion
  * with the value as result. Throws when the result cannot be stored as JSON (a BigInt, a
- * cycle): the handler then failed like any thrower.
+ * cycle): the handler then failed like any thrower; a result over the cap throws a terminal
+ * `ResultTooLargeError`, which fails the job for good.
  */
 export function fromReturned(value: unknown): Decided {
   if (isOutcome(value)) return built.get(value)!;
-  const json = value === undefined ? null : JSON.parse(JSON.stringify(value) ?? "null");
-  return { name: "complete", payload: { result: value, json } };
+  return { name: "complete", payload: { result: value, json: storedResult(value) } };
 }
 
 function errorText(err: unknown): string {

@@ -4,7 +4,7 @@
  * @module
  */
 import type { JobDefinition } from "../job.ts";
-import type { OutcomeConstructors, OutcomeEvents } from "./outcomes.ts";
+import type { Outcome, OutcomeConstructors, OutcomeEvents } from "./outcomes.ts";
 import type { CallbackMethods } from "./callbacks.ts";
 
 export type { Outcome } from "./outcomes.ts";
@@ -93,8 +93,15 @@ export interface JobContext extends OutcomeConstructors, CallbackMethods {
   flushProgress(): Promise<boolean>;
 }
 
-/** A handler: resolve (with an optional JSON result) to complete the job. */
-export type Handler<A> = (job: Job<A>, ctx: JobContext) => Promise<unknown> | unknown;
+/**
+ * A handler: return (or resolve with) the job's result, of the definition's result type `R`,
+ * to complete the job; the result is stored with it as JSON (at most `MAX_RESULT_BYTES`). Or
+ * return an {@link Outcome} built by `ctx` (retry, snooze, cancel), or throw.
+ */
+export type Handler<A, R = unknown> = (
+  job: Job<A>,
+  ctx: JobContext,
+) => Promise<R | Outcome> | R | Outcome;
 
 /** Token-bucket rate limit of one queue, per process. */
 export interface RateLimit {

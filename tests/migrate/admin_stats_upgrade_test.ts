@@ -28,7 +28,7 @@ Deno.test({
 
     // Back to version 12: 013's objects and those of every later migration go.
     await sql.unsafe(`DROP TABLE awa.queue_terminal_counts, awa.ring_maintenance_status;
-      DROP TABLE awa.cron_jobs, awa.cache_entries;
+      DROP TABLE awa.cron_jobs, awa.cache_entries, awa.job_waiters;
       DROP TABLE awa.queue_overrides;
       DROP TABLE awa.queue_flow, awa.key_admissions, awa.key_waiting;
       DROP SEQUENCE awa.key_waiting_seq;

@@ -78,6 +78,8 @@ const ADDED = [
   "lock_ring",
   "notify_callback", // callbacks (migration 016)
   "park_callback", // callbacks (migration 016)
+  // results: waiters of insertAndWait / waitForJob (migration 020)
+  "notify_waiters",
   "prune_refusal",
   "queue_stats",
   "rate_budget",

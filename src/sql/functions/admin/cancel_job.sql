@@ -1,6 +1,7 @@
 -- Cancel one job wherever it waits or runs. Returns the state it reached ('cancelled'), or null
 -- when the job is unknown or already terminal. A running attempt is closed through the guarded
--- finalization path, and its worker is told through NOTIFY awa:cancel.
+-- finalization path, and its worker is told through NOTIFY awa:cancel. Waiters of the job
+-- (insertAndWait) are woken through notify_waiters on every path.
 CREATE OR REPLACE FUNCTION {{schema}}.cancel_job(p_job_id bigint, p_reason text DEFAULT 'cancelled by operator')
 RETURNS text LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -31,6 +32,7 @@ BEGIN
     DELETE FROM {{schema}}.job_unique_claims WHERE job_id = p_job_id
       AND NOT {{schema}}.mask_has(v_def.unique_states, 'cancelled');
     PERFORM {{schema}}.key_release(ARRAY[p_job_id]);
+    PERFORM {{schema}}.notify_waiters(ARRAY[p_job_id]);
     RETURN 'cancelled';
   END IF;
 
@@ -69,6 +71,7 @@ BEGIN
         AND r.priority = v_loc.priority AND r.enqueue_shard = v_loc.enqueue_shard
         AND r.lane_seq = v_loc.lane_seq AND NOT {{schema}}.mask_has(r.unique_states, 'cancelled');
       PERFORM {{schema}}.key_release(ARRAY[p_job_id]);
+      PERFORM {{schema}}.notify_waiters(ARRAY[p_job_id]);
       RETURN 'cancelled';
     END IF;
     -- A claim won the race: fall through to the running path with the fresh emission.

@@ -256,12 +256,17 @@ BEGIN
     -- or snoozed one keeps it (docs/concurrency-keys.md).
     SELECT CASE WHEN v_any_keyed THEN {{schema}}.key_release(array_agg(r.job_id)) END AS n
     FROM resolved r WHERE r.new_state IN ('completed', 'cancelled', 'failed')
+  ), waiter_notice AS (
+    -- insertAndWait / waitForJob: wake the waiters of the jobs this statement ended.
+    SELECT {{schema}}.notify_waiters(array_agg(r.job_id)) AS sent
+    FROM resolved r WHERE r.new_state IN ('completed', 'cancelled', 'failed')
   )
   SELECT r.job_id, r.run_lease, r.closure_outcome, r.new_state::text, h.hold_kind, d.run_at,
     r.b_queue, r.r_kind, r.b_attempt, r.r_max_attempts
   FROM resolved r
   LEFT JOIN deferred d ON d.job_id = r.job_id
   LEFT JOIN held h ON h.job_id = r.job_id
-  WHERE (SELECT count(*) FROM cancel_notice) >= 0 AND (SELECT count(*) FROM keys_freed) >= 0;
+  WHERE (SELECT count(*) FROM cancel_notice) >= 0 AND (SELECT count(*) FROM keys_freed) >= 0
+    AND (SELECT count(*) FROM waiter_notice) >= 0;
 END
 $$;
