@@ -95,3 +95,18 @@ export {
   triggerCronJob,
 } from "./src/admin/cron.ts";
 export type { MissedFirePolicy } from "./src/cron/fire_times.ts";
+// ---- admin layer: flows, batches and follow-up groups (docs/flows.md) ----
+export {
+  cancelFlow,
+  type CancelFlowOptions,
+  type FlowAdminOptions,
+  type FlowDetail,
+  type FlowInfo,
+  type FlowKind,
+  type FlowNodeInfo,
+  type FlowState,
+  getFlow,
+  listFlows,
+  type ListFlowsOptions,
+} from "./src/admin/flows.ts";
+export { FlowNotFoundError } from "./src/errors.ts";

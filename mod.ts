@@ -157,4 +157,28 @@ export {
 export type { CacheSweepOptions, CacheSweepStats } from "./src/maintenance/cache_sweep.ts";
 
 // --- Admin layer (also the subpath @awa/awa/admin; docs/admin.md) ---
+// Follow-up jobs, flows and batches (docs/flows.md).
+export { FlowGraphError, type FlowGraphProblem, FlowNotFoundError } from "./src/errors.ts";
+export { flowNode, type FlowNodeOptions, followUp } from "./src/flows/build.ts";
+export {
+  type BatchOptions,
+  type FlowInsertOptions,
+  insertBatch,
+  insertFlow,
+} from "./src/flows/insert.ts";
+export { type FlowInputs, flowInputs } from "./src/flows/inputs.ts";
+export type {
+  BatchCounts,
+  Dependency,
+  FailurePolicy,
+  FlowNode,
+  FlowSpec,
+  FollowUp,
+  FollowUps,
+  InsertedBatch,
+  InsertedFlow,
+  NodeOptions,
+  ParentOutcome,
+} from "./src/flows/types.ts";
+export type { SingleInsertOptions } from "./src/producer/insert.ts";
 export * as admin from "./admin.ts";

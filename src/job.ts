@@ -3,6 +3,7 @@
  * @module
  */
 import { ValidationError } from "./errors.ts";
+import type { FollowUps } from "./flows/types.ts";
 import { checkStates, DEFAULT_UNIQUE_STATES } from "./hash.ts";
 import {
   checkInteger,
@@ -34,6 +35,8 @@ export interface JobDefaults<A> {
   tags?: string[];
   /** Optional runtime validation of args, run at insert time and before the handler. */
   validate?: ArgsValidator<A>;
+  /** Jobs to enqueue when a job of this kind completes, fails for good or is cancelled. */
+  followUps?: FollowUps;
 }
 
 /** A job kind with its args type; shared by producers and the worker handler. */
@@ -116,6 +119,7 @@ const DEFAULT_KEYS: ReadonlySet<string> = new Set([
   "maxAttempts",
   "tags",
   "validate",
+  "followUps",
 ]);
 
 function isAsyncFunction(f: unknown): boolean {
@@ -160,6 +164,9 @@ export function defineJob<A>(kind: string, defaults: JobDefaults<A> = {}): JobDe
   if (d.priority !== undefined) checkPriority(d.priority, "defaults.priority");
   if (d.maxAttempts !== undefined) checkMaxAttempts(d.maxAttempts, "defaults.maxAttempts");
   if (d.tags !== undefined) checkTags(d.tags, "defaults.tags");
+  if (d.followUps !== undefined && (typeof d.followUps !== "object" || d.followUps === null)) {
+    throw new ValidationError("defaults.followUps", "must be an object of followUp() lists");
+  }
   if (d.validate !== undefined) {
     if (typeof d.validate !== "function") {
       throw new ValidationError("defaults.validate", "must be a function");

@@ -27,6 +27,8 @@ BEGIN
         'max_attempts', v_def.max_attempts));
     DELETE FROM {{schema}}.job_unique_claims WHERE job_id = p_job_id
       AND NOT {{schema}}.mask_has(v_def.unique_states, 'cancelled');
+    PERFORM {{schema}}.flow_job_finished(jsonb_build_array(jsonb_build_object('job_id', p_job_id,
+      'state', 'cancelled')));
     RETURN 'cancelled';
   END IF;
 
@@ -64,6 +66,8 @@ BEGIN
       WHERE u.job_id = p_job_id AND r.ready_slot = v_loc.ready_slot AND r.queue = v_loc.queue
         AND r.priority = v_loc.priority AND r.enqueue_shard = v_loc.enqueue_shard
         AND r.lane_seq = v_loc.lane_seq AND NOT {{schema}}.mask_has(r.unique_states, 'cancelled');
+      PERFORM {{schema}}.flow_job_finished(jsonb_build_array(jsonb_build_object('job_id',
+        p_job_id, 'state', 'cancelled')));
       RETURN 'cancelled';
     END IF;
     -- A claim won the race: fall through to the running path with the fresh emission.

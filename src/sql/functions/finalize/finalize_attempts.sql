@@ -33,6 +33,7 @@ AS $$
 DECLARE
   v_items jsonb := p_items;
   v_any_state boolean;
+  v_any_flow boolean;
 BEGIN
   -- Attempt locks first, sorted, so two finalizers can never wait on each other in a cycle.
   -- Rescue (p_try) skips busy attempts: only the items it could lock go on.
@@ -53,6 +54,8 @@ BEGIN
   -- Attempt state exists only for attempts that saved progress; when there is none at all,
   -- the per-item probes and deletes below are skipped by a one-time filter.
   v_any_state := EXISTS (SELECT 1 FROM {{schema}}.attempt_state);
+  -- Likewise for flow nodes (follow-ups, flows, batches): the hook runs only when some exist.
+  v_any_flow := EXISTS (SELECT 1 FROM {{schema}}.flow_nodes WHERE state = 'released');
 
   -- A fresh statement: closures committed by whoever held a lock before us are visible now.
   -- MATERIALIZED: the ready-row join below must see lane_seq as a plain value to use the
@@ -244,12 +247,17 @@ BEGIN
     SELECT pg_notify({{schema}}.notify_channel('@cancel'), json_build_object('job_id', r.job_id,
       'run_lease', r.run_lease, 'outcome', r.outcome)::text)
     FROM resolved r WHERE r.outcome = 'cancel' OR r.outcome LIKE 'rescue_%'
+  ), flow_finished AS (
+    -- Dependents and follow-ups of jobs that ended for good, in this transaction.
+    SELECT {{schema}}.flow_job_finished(jsonb_agg(jsonb_build_object('job_id', r.job_id,
+      'state', r.new_state, 'result', r.result)), (SELECT array_agg(i.job_id) FROM items i))
+    FROM resolved r WHERE v_any_flow AND r.new_state IN ('completed', 'failed', 'cancelled')
   )
   SELECT r.job_id, r.run_lease, r.closure_outcome, r.new_state::text, h.hold_kind, d.run_at,
     r.b_queue, r.r_kind, r.b_attempt, r.r_max_attempts
   FROM resolved r
   LEFT JOIN deferred d ON d.job_id = r.job_id
   LEFT JOIN held h ON h.job_id = r.job_id
-  WHERE (SELECT count(*) FROM cancel_notice) >= 0;
+  WHERE (SELECT count(*) FROM cancel_notice) >= 0 AND (SELECT count(*) FROM flow_finished) >= 0;
 END
 $$;
