@@ -55,7 +55,7 @@ BEGIN
   -- the per-item probes and deletes below are skipped by a one-time filter.
   v_any_state := EXISTS (SELECT 1 FROM {{schema}}.attempt_state);
   -- Likewise for flow nodes (follow-ups, flows, batches): the hook runs only when some exist.
-  v_any_flow := EXISTS (SELECT 1 FROM {{schema}}.flow_nodes WHERE state = 'released');
+  v_any_flow := EXISTS (SELECT 1 FROM {{schema}}.flow_nodes n WHERE n.state = 'released');
 
   -- A fresh statement: closures committed by whoever held a lock before us are visible now.
   -- MATERIALIZED: the ready-row join below must see lane_seq as a plain value to use the
