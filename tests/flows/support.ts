@@ -14,6 +14,8 @@ export interface StepArgs {
   action?: "complete" | "fail" | "cancel";
   /** Milliseconds to sleep first. */
   sleepMs?: number;
+  /** Labels that must have started (in any process) before this job finishes. */
+  barrier?: string[];
 }
 
 /** The job every flow test runs: it completes with `{ label }` unless told otherwise. */
@@ -26,7 +28,7 @@ export const step: JobDefinition<StepArgs> = defineJob<StepArgs>("flow_step", {
 export async function createLog(t: TestDatabase): Promise<void> {
   await t.sql.unsafe(`CREATE TABLE IF NOT EXISTS flow_log (
     seq bigserial PRIMARY KEY, job_id bigint NOT NULL, label text NOT NULL,
-    metadata jsonb NOT NULL, started_at timestamptz NOT NULL DEFAULT clock_timestamp())`);
+    metadata jsonb NOT NULL, pid int, started_at timestamptz NOT NULL DEFAULT clock_timestamp())`);
 }
 
 /** A started client running {@link step} with `maxWorkers` workers, logging each start. */
