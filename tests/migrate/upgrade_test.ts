@@ -58,6 +58,8 @@ const REWRITTEN = [
   "write_progress",
 ];
 const ADDED = [
+  // follow-ups, flows and batches (migration 019)
+  "cancel_flow",
   "check_name",
   // admin layer: history and retention (migration 012)
   "copy_slot_to_history",
@@ -65,7 +67,11 @@ const ADDED = [
   "ensure_history_partitions",
   "finished_in_ring",
   "fire_cron_job",
+  "flow_cancel_job",
+  "flow_job_finished",
+  "flow_propagate",
   "grant_access",
+  "insert_flow",
   "lock_ring",
   "prune_refusal",
   "queue_stats",
