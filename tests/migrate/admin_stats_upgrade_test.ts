@@ -27,12 +27,14 @@ Deno.test({
     // Back to version 12: 013's objects and those of every later migration go.
     await sql.unsafe(`DROP TABLE awa.queue_terminal_counts, awa.ring_maintenance_status;
       DROP TABLE awa.cron_jobs, awa.cache_entries;
+      DROP TABLE awa.flow_gates, awa.flow_edges, awa.flow_nodes, awa.flows;
+      DROP SEQUENCE awa.flow_id_seq;
       DROP INDEX awa.deferred_jobs_queue_state;
       DELETE FROM awa.schema_version WHERE version >= 13`);
     const states = await statesOf(sql, "u13");
 
     const r = await migrate(sql);
-    assert.deepEqual(r.applied, [13, 14, 15]);
+    assert.deepEqual(r.applied, [13, 14, 15, 19]);
     assert.deepEqual(await statesOf(sql, "u13"), states);
     const s = await queueStats(sql, "u13");
     assert.deepEqual(
