@@ -168,6 +168,7 @@ export {
 } from "./src/flows/insert.ts";
 export { type FlowInputs, flowInputs } from "./src/flows/inputs.ts";
 export type {
+  AnyFollowUp,
   BatchCounts,
   Dependency,
   FailurePolicy,

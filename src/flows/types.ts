@@ -38,8 +38,9 @@ export interface FollowUp<A> {
   readonly options?: NodeOptions;
 }
 
+/** A follow-up of any args type, as the lists of {@link FollowUps} hold them. */
 // deno-lint-ignore no-explicit-any
-type AnyFollowUp = FollowUp<any>;
+export type AnyFollowUp = FollowUp<any>;
 
 /**
  * Jobs to enqueue, in the same transaction, when a job completes (`onComplete`), fails for good
