@@ -113,3 +113,18 @@ export {
   type RateLimitOverride,
   setQueueOverrides,
 } from "./src/admin/overrides.ts";
+// ---- admin layer: flows, batches and follow-up groups (docs/flows.md) ----
+export {
+  cancelFlow,
+  type CancelFlowOptions,
+  type FlowAdminOptions,
+  type FlowDetail,
+  type FlowInfo,
+  type FlowKind,
+  type FlowNodeInfo,
+  type FlowState,
+  getFlow,
+  listFlows,
+  type ListFlowsOptions,
+} from "./src/admin/flows.ts";
+export { FlowNotFoundError } from "./src/errors.ts";

@@ -171,6 +171,31 @@ export { waitForJob, type WaitOptions } from "./src/results/wait.ts";
 export { getJobResult } from "./src/results/read.ts";
 
 // --- Admin layer (also the subpath @awa/awa/admin; docs/admin.md) ---
+// Follow-up jobs, flows and batches (docs/flows.md).
+export { FlowGraphError, type FlowGraphProblem, FlowNotFoundError } from "./src/errors.ts";
+export { flowNode, type FlowNodeOptions, followUp } from "./src/flows/build.ts";
+export {
+  type BatchOptions,
+  type FlowInsertOptions,
+  insertBatch,
+  insertFlow,
+} from "./src/flows/insert.ts";
+export { type FlowInputs, flowInputs } from "./src/flows/inputs.ts";
+export type {
+  AnyFollowUp,
+  BatchCounts,
+  Dependency,
+  FailurePolicy,
+  FlowNode,
+  FlowSpec,
+  FollowUp,
+  FollowUps,
+  InsertedBatch,
+  InsertedFlow,
+  NodeOptions,
+  ParentOutcome,
+} from "./src/flows/types.ts";
+export type { SingleInsertOptions } from "./src/producer/insert.ts";
 export * as admin from "./admin.ts";
 
 // --- Callbacks: wait for the outside world (docs/callbacks.md) ---

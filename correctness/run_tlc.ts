@@ -83,6 +83,7 @@ function suite(): Case[] {
   const lock = spec("AwaStorageLockOrder");
   const route = spec("AwaPartitionedQueueRouting");
   const cron = spec("AwaCron");
+  const flow = spec("AwaFlowRelease");
   const cases: Case[] = [
     { spec: seg, cfg: cfg("AwaSegmentedStorage"), expect: PASS },
     { spec: seg, cfg: cfg("AwaSegmentedStorage_Races"), expect: PASS },
@@ -186,6 +187,18 @@ function suite(): Case[] {
       spec: route,
       cfg: cfg("AwaPartitionedQueueRouting_BrokenCorrelated"),
       expect: violation("CorrelatedPartitionShardCoverage"),
+    },
+    { spec: flow, cfg: cfg("AwaFlowRelease"), expect: PASS },
+    {
+      spec: flow,
+      cfg: cfg("AwaFlowRelease_BrokenReadThenWrite"),
+      expect: violation("ReleasedExactlyOnce"),
+    },
+    {
+      spec: flow,
+      cfg: cfg("AwaFlowRelease"),
+      expect: violation("ProbeConcurrent"),
+      probe: "ProbeConcurrent",
     },
     { spec: cron, cfg: cfg("AwaCron"), expect: PASS },
     { spec: cron, cfg: cfg("AwaCron_CatchUp"), expect: PASS },

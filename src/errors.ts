@@ -39,7 +39,10 @@ export type AwaErrorCode =
   // results: insertAndWait, waitForJob (docs/results.md)
   | "JOB_FAILED"
   | "JOB_WAS_CANCELLED"
-  | "JOB_WAIT_TIMEOUT";
+  | "JOB_WAIT_TIMEOUT"
+  // follow-ups, flows and batches
+  | "FLOW_GRAPH"
+  | "FLOW_NOT_FOUND";
 
 /** Base class of every error Awa throws on purpose. */
 export class AwaError extends Error {
@@ -550,5 +553,37 @@ export class JobWaitTimeoutError extends AwaError {
     this.jobId = jobId;
     this.timeoutMs = timeoutMs;
     this.lastState = lastState;
+// --- follow-ups, flows and batches (docs/flows.md) ---
+
+/** Why a flow graph was refused. */
+export type FlowGraphProblem = "cycle" | "unknown_parent" | "duplicate_node" | "too_large";
+
+/**
+ * A flow or batch was refused before anything was written: a dependency cycle, a parent that is
+ * not a node of the flow, two nodes with one id, or more nodes or parents than the limits allow.
+ */
+export class FlowGraphError extends AwaError {
+  /** What is wrong with the graph. */
+  readonly problem: FlowGraphProblem;
+  /** The node ids concerned (the cycle, in order, for `cycle`). */
+  readonly nodes: string[];
+  /** `message` says what to change. */
+  constructor(problem: FlowGraphProblem, nodes: string[], message: string) {
+    super("FLOW_GRAPH", `invalid flow: ${message}`);
+    this.name = "FlowGraphError";
+    this.problem = problem;
+    this.nodes = nodes;
+  }
+}
+
+/** An admin operation named a flow id that does not exist (or was purged). */
+export class FlowNotFoundError extends AwaError {
+  /** The flow id asked for. */
+  readonly flowId: number;
+  /** The error for flow `flowId`. */
+  constructor(flowId: number) {
+    super("FLOW_NOT_FOUND", `flow ${flowId} not found; listFlows() shows the flows`);
+    this.name = "FlowNotFoundError";
+    this.flowId = flowId;
   }
 }

@@ -3,6 +3,7 @@
  * @module
  */
 import { ValidationError } from "./errors.ts";
+import type { FollowUps } from "./flows/types.ts";
 import { checkStates, DEFAULT_UNIQUE_STATES } from "./hash.ts";
 import {
   checkInteger,
@@ -42,6 +43,8 @@ export interface JobDefaults<A> {
   concurrencyKey?: (args: A) => string;
   /** Fleet-wide concurrency of keyed jobs of this kind; a queue limit set by the admin wins. */
   concurrency?: ConcurrencyOptions;
+  /** Jobs to enqueue when a job of this kind completes, fails for good or is cancelled. */
+  followUps?: FollowUps;
 }
 
 /** Fleet-wide concurrency of a job kind's keyed jobs. */
@@ -140,6 +143,7 @@ const DEFAULT_KEYS: ReadonlySet<string> = new Set([
   "validate",
   "concurrencyKey",
   "concurrency",
+  "followUps",
 ]);
 
 const CONCURRENCY_KEYS: ReadonlySet<string> = new Set(["perKey"]);
@@ -190,6 +194,9 @@ export function defineJob<A, R = unknown>(
   if (d.priority !== undefined) checkPriority(d.priority, "defaults.priority");
   if (d.maxAttempts !== undefined) checkMaxAttempts(d.maxAttempts, "defaults.maxAttempts");
   if (d.tags !== undefined) checkTags(d.tags, "defaults.tags");
+  if (d.followUps !== undefined && (typeof d.followUps !== "object" || d.followUps === null)) {
+    throw new ValidationError("defaults.followUps", "must be an object of followUp() lists");
+  }
   if (d.validate !== undefined) {
     if (typeof d.validate !== "function") {
       throw new ValidationError("defaults.validate", "must be a function");

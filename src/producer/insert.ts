@@ -22,6 +22,8 @@ import {
 } from "../storage/enqueue.ts";
 import { insertKeyedJobs } from "../storage/flow.ts";
 import { type Store, storeOf } from "../storage/store.ts";
+import { followUpNodes, insertFollowUps } from "../flows/follow_ups.ts";
+import type { FollowUps } from "../flows/types.ts";
 import { checkInteger, checkOptions, describe } from "../validate.ts";
 import {
   type InsertOptions,
@@ -141,7 +143,18 @@ function checkOnConflict(v: unknown): "error" | "skip" {
   return v;
 }
 
-const INSERT_KEYS: ReadonlySet<string> = new Set([...JOB_OPTION_KEYS, "schema", "onConflict"]);
+const INSERT_KEYS: ReadonlySet<string> = new Set([
+  ...JOB_OPTION_KEYS,
+  "schema",
+  "onConflict",
+  "followUps",
+]);
+
+/** Options of {@link insert}: those of every job, plus its follow-ups (docs/flows.md). */
+export interface SingleInsertOptions extends InsertOptions {
+  /** Jobs to enqueue when this one completes, fails for good or is cancelled. */
+  followUps?: FollowUps;
+}
 
 /**
  * Insert one job. With a transaction handle (`sql.begin(tx => insert(tx, ...))`) the job exists
@@ -153,30 +166,38 @@ export function insert<A>(
   db: Db,
   job: JobDefinition<A>,
   args: A,
-  opts?: InsertOptions & { onConflict?: "error" },
+  opts?: SingleInsertOptions & { onConflict?: "error" },
 ): Promise<InsertedJob>;
 /** Insert one job, resolving to `null` when `onConflict: "skip"` dropped a duplicate. */
 export function insert<A>(
   db: Db,
   job: JobDefinition<A>,
   args: A,
-  opts: InsertOptions,
+  opts: SingleInsertOptions,
 ): Promise<InsertedJob | null>;
 export async function insert<A>(
   db: Db,
   job: JobDefinition<A>,
   args: A,
-  opts: InsertOptions = {},
+  opts: SingleInsertOptions = {},
 ): Promise<InsertedJob | null> {
-  const o = checkOptions<InsertOptions>(opts, "opts", INSERT_KEYS);
+  const o = checkOptions<SingleInsertOptions>(opts, "opts", INSERT_KEYS);
   const schema = checkSchema(o.schema, "opts.schema");
   const onConflict = checkOnConflict(o.onConflict);
-  const { schema: _s, onConflict: _c, ...jobOpts } = o;
+  const { schema: _s, onConflict: _c, followUps, ...jobOpts } = o;
   const normalized = normalizeJob(job, args, jobOpts, "opts");
+  const followUpSpecs = followUpNodes(job.defaults.followUps, followUps);
   const ex = toExecutor(db);
   try {
     await requireSchema(ex, schema);
-    return await insertOne(storeOf(ex, schema), normalized, onConflict);
+    const store = storeOf(ex, schema);
+    if (followUpSpecs === null) return await insertOne(store, normalized, onConflict);
+    // The parent and its follow-ups commit together.
+    return await store.atomic("insert", async (tx) => {
+      const row = await insertOne(tx, normalized, onConflict);
+      if (row !== null) await insertFollowUps(tx, row.id, row.kind, followUpSpecs);
+      return row;
+    });
   } catch (err) {
     throw producerError(err, ex, schema, "insert");
   }
@@ -411,6 +432,12 @@ export async function insertMany<A>(
     throw new ValidationError("jobs", `must be an array, got ${describe(jobs)}`);
   }
   const { schema: _s, onConflict: _c, batchSize: _b, ...defaults } = o;
+  if (job?.defaults?.followUps !== undefined) {
+    throw new ValidationError(
+      "job.defaults.followUps",
+      "insertMany cannot write follow-ups; insert such jobs with insert() or insertBatch()",
+    );
+  }
   const normalized: NormalizedJob[] = [];
   for (let i = 0; i < jobs.length; i++) {
     const j = i in jobs ? jobs[i] : undefined;

@@ -32,6 +32,8 @@ Deno.test({
       DROP TABLE awa.queue_overrides;
       DROP TABLE awa.queue_flow, awa.key_admissions, awa.key_waiting;
       DROP SEQUENCE awa.key_waiting_seq;
+      DROP TABLE awa.flow_gates, awa.flow_edges, awa.flow_nodes, awa.flows;
+      DROP SEQUENCE awa.flow_id_seq;
       DROP INDEX awa.deferred_jobs_queue_state;
       DROP INDEX awa.attempt_state_callback_id, awa.attempt_state_callback_timeout;
       ALTER TABLE awa.attempt_state DROP COLUMN callback_filter, DROP COLUMN callback_on_complete,

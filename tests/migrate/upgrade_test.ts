@@ -60,6 +60,8 @@ const REWRITTEN = [
 const ADDED = [
   "callback_attempt_open", // callbacks (migration 016)
   "cancel_waiting_job",
+  // follow-ups, flows and batches (migration 019)
+  "cancel_flow",
   "check_name",
   // admin layer: history and retention (migration 012)
   "copy_slot_to_history",
@@ -68,6 +70,9 @@ const ADDED = [
   "expire_callbacks", // callbacks (migration 016)
   "finished_in_ring",
   "fire_cron_job",
+  "flow_cancel_job",
+  "flow_job_finished",
+  "flow_propagate",
   "grant_access",
   "insert_keyed_jobs",
   "key_admit_next",
@@ -75,6 +80,7 @@ const ADDED = [
   "key_limit",
   "key_lock",
   "key_release",
+  "insert_flow",
   "lock_ring",
   "notify_callback", // callbacks (migration 016)
   "park_callback", // callbacks (migration 016)
@@ -268,7 +274,7 @@ Deno.test({
 
         // Every function is the fixture's last definition, but for the planned rewrites.
         const after = await definitions(upgraded.db, schema);
-        assert.deepEqual([...after.keys()].filter((n) => !before.has(n)).sort(), ADDED);
+        assert.deepEqual([...after.keys()].filter((n) => !before.has(n)).sort(), [...ADDED].sort());
         assert.deepEqual([...before.keys()].filter((n) => !after.has(n)), []);
         const changed = [...before.keys()].filter((n) => before.get(n) !== after.get(n)).sort();
         assert.deepEqual(changed, REWRITTEN, schema);

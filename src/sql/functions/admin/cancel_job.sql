@@ -33,6 +33,8 @@ BEGIN
       AND NOT {{schema}}.mask_has(v_def.unique_states, 'cancelled');
     PERFORM {{schema}}.key_release(ARRAY[p_job_id]);
     PERFORM {{schema}}.notify_waiters(ARRAY[p_job_id]);
+    PERFORM {{schema}}.flow_job_finished(jsonb_build_array(jsonb_build_object('job_id', p_job_id,
+      'state', 'cancelled')));
     RETURN 'cancelled';
   END IF;
 
@@ -72,6 +74,8 @@ BEGIN
         AND r.lane_seq = v_loc.lane_seq AND NOT {{schema}}.mask_has(r.unique_states, 'cancelled');
       PERFORM {{schema}}.key_release(ARRAY[p_job_id]);
       PERFORM {{schema}}.notify_waiters(ARRAY[p_job_id]);
+      PERFORM {{schema}}.flow_job_finished(jsonb_build_array(jsonb_build_object('job_id',
+        p_job_id, 'state', 'cancelled')));
       RETURN 'cancelled';
     END IF;
     -- A claim won the race: fall through to the running path with the fresh emission.

@@ -36,6 +36,7 @@ DECLARE
   v_items jsonb := p_items;
   v_any_state boolean;
   v_any_keyed boolean;
+  v_any_flow boolean;
 BEGIN
   -- Attempt locks first, sorted, so two finalizers can never wait on each other in a cycle.
   -- Rescue (p_try) skips busy attempts: only the items it could lock go on.
@@ -58,6 +59,8 @@ BEGIN
   v_any_state := EXISTS (SELECT 1 FROM {{schema}}.attempt_state);
   -- Likewise admitted keyed jobs: without any, no terminal job can free a key slot.
   v_any_keyed := EXISTS (SELECT 1 FROM {{schema}}.key_admissions);
+  -- Likewise for flow nodes (follow-ups, flows, batches): the hook runs only when some exist.
+  v_any_flow := EXISTS (SELECT 1 FROM {{schema}}.flow_nodes n WHERE n.state = 'released');
 
   -- A fresh statement: closures committed by whoever held a lock before us are visible now.
   -- MATERIALIZED: the ready-row join below must see lane_seq as a plain value to use the
@@ -260,6 +263,11 @@ BEGIN
     -- insertAndWait / waitForJob: wake the waiters of the jobs this statement ended.
     SELECT {{schema}}.notify_waiters(array_agg(r.job_id)) AS sent
     FROM resolved r WHERE r.new_state IN ('completed', 'cancelled', 'failed')
+  ), flow_finished AS (
+    -- Dependents and follow-ups of jobs that ended for good, in this transaction.
+    SELECT {{schema}}.flow_job_finished(jsonb_agg(jsonb_build_object('job_id', r.job_id,
+      'state', r.new_state, 'result', r.result)), (SELECT array_agg(i.job_id) FROM items i))
+    FROM resolved r WHERE v_any_flow AND r.new_state IN ('completed', 'failed', 'cancelled')
   )
   SELECT r.job_id, r.run_lease, r.closure_outcome, r.new_state::text, h.hold_kind, d.run_at,
     r.b_queue, r.r_kind, r.b_attempt, r.r_max_attempts
@@ -267,6 +275,6 @@ BEGIN
   LEFT JOIN deferred d ON d.job_id = r.job_id
   LEFT JOIN held h ON h.job_id = r.job_id
   WHERE (SELECT count(*) FROM cancel_notice) >= 0 AND (SELECT count(*) FROM keys_freed) >= 0
-    AND (SELECT count(*) FROM waiter_notice) >= 0;
+    AND (SELECT count(*) FROM waiter_notice) >= 0 AND (SELECT count(*) FROM flow_finished) >= 0;
 END
 $$;
