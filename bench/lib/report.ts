@@ -220,7 +220,7 @@ export function runChecks(r: RunResult): RunResult["checks"] {
       const f = sc.fleet ?? [];
       const counts = r.config.fleetProcesses as number[];
       add(
-        "fleet: drain and soak ran at every process count, every process ran jobs",
+        "fleet: drain and soak ran at every process count, every soak job ran",
         f.length === counts.length &&
           f.every((k) =>
             pos(k.drain.jobs_per_s) && k.drain.per_process.length === k.processes &&
