@@ -517,6 +517,9 @@ export function renderMarkdown(r: RunResult, svgName: string): string {
       ["idle-in-tx peak n_dead_tup ↓", (s) => s.scenarios.idle_tx?.peak_dead],
       ["idle-in-tx latency p95 ↓", (s) => s.scenarios.idle_tx?.latency_ms.p95],
       ["deep ÷ shallow ↑", (s) => s.scenarios.deep?.ratio],
+      ["load p95 at the highest offered rate ↓", (s) => s.scenarios.load?.at(-1)?.latency_ms.p95],
+      ["fleet drain, most processes ↑", (s) => s.scenarios.fleet?.at(-1)?.drain.jobs_per_s],
+      ["fleet soak p95, most processes ↓", (s) => s.scenarios.fleet?.at(-1)?.soak.latency_ms.p95],
     ];
     if (cols.length) {
       out.push("");
