@@ -9,7 +9,8 @@
  */
 import postgres from "postgres";
 import { startEmbeddedPostgres } from "../dev/embedded_postgres.ts";
-import { DriverProcess, type Reply } from "./lib/client.ts";
+import { type DriverInfo, DriverProcess, type Reply } from "./lib/client.ts";
+import { runFleet } from "./lib/fleet.ts";
 import { type Config, parseArgs, USAGE } from "./lib/config.ts";
 import { renderMarkdown, renderSvg, runChecks, summarizeTargets } from "./lib/report.ts";
 import { deadTuples, sampleTables, serverFacts } from "./lib/stats.ts";
@@ -31,6 +32,7 @@ const PEER_FILES: Partial<Record<SystemId, string>> = {
   pgboss: "pgboss.mjs",
   graphile: "graphile.mjs",
   bullmq: "bullmq.mjs",
+  bullmq_pg: "bullmq_pg.mjs",
 };
 const MIN_NODE = [22, 18];
 
@@ -160,6 +162,8 @@ interface Ctx {
   exactDead: boolean;
   redisUrl: string;
   log: (line: string) => void;
+  /** a peer's Node binary, when one was found */
+  node?: string;
 }
 
 type Scenario = (d: DriverProcess, r: SystemResult, ctx: Ctx) => Promise<void>;
@@ -377,6 +381,19 @@ async function soakRun(
   }
 }
 
+/** The same soak at each offered rate of --load-rates: where latency bends is the knee. */
+const load: Scenario = async (d, r, ctx) => {
+  r.scenarios.load = [];
+  for (const offered of ctx.cfg.loadRates) {
+    r.scenarios.load.push(
+      await soakRun(d, r, ctx, { rate: offered, seconds: ctx.cfg.loadSeconds, pinned: false }),
+    );
+  }
+};
+
+const fleet: Scenario = (d, r, ctx) =>
+  runFleet(d, r, { cfg: ctx.cfg, spawn: (role) => spawnDriver(r.id, ctx, role), progress });
+
 const soak: Scenario = async (d, r, ctx) => {
   r.scenarios.soak = await soakRun(d, r, ctx, {
     rate: ctx.cfg.soakRate,
@@ -428,7 +445,40 @@ const SCENARIOS: Record<string, Scenario> = {
   soak,
   idle_tx: idleTx,
   deep,
+  load,
+  fleet,
 };
+
+/** A driver process for `id`, initialised as the leader (installs the schema) or a follower. */
+async function spawnDriver(
+  id: SystemId,
+  ctx: Ctx,
+  role: "leader" | "follower",
+): Promise<{ driver: DriverProcess; info: DriverInfo }> {
+  const peerFile = PEER_FILES[id];
+  const log = (line: string) => ctx.log(`[${id}${role === "follower" ? " follower" : ""}] ${line}`);
+  const driver = peerFile
+    ? new DriverProcess(id, ctx.node!, [`${PEERS_DIR}/${peerFile}`], { cwd: REPO_DIR, log })
+    : new DriverProcess(id, Deno.execPath(), ["run", "-A", `${BENCH_DIR}drivers/${id}.ts`], {
+      cwd: REPO_DIR,
+      log,
+    });
+  try {
+    const init = await driver.call("init", {
+      cfg: {
+        url: ctx.url,
+        redisUrl: ctx.redisUrl,
+        poolMax: ctx.cfg.poolMax,
+        payloadBytes: ctx.cfg.payloadBytes,
+        follower: role === "follower",
+      },
+    }, 180_000);
+    return { driver, info: init.info };
+  } catch (e) {
+    await driver.close();
+    throw e;
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -444,26 +494,13 @@ async function runSystem(
     return { ...r, status: "skipped", reason: env.redis.reason };
   }
 
-  const log = (line: string) => ctx.log(`[${id}] ${line}`);
   const t0 = performance.now();
-  const d = peerFile
-    ? new DriverProcess(id, env.node!, [`${PEERS_DIR}/${peerFile}`], { cwd: REPO_DIR, log })
-    : new DriverProcess(id, Deno.execPath(), ["run", "-A", `${BENCH_DIR}drivers/${id}.ts`], {
-      cwd: REPO_DIR,
-      log,
-    });
+  let d: DriverProcess | undefined;
   try {
     progress(`${r.label}: starting driver`);
-    let init: Reply;
+    let info: DriverInfo;
     try {
-      init = await d.call("init", {
-        cfg: {
-          url: ctx.url,
-          redisUrl: ctx.redisUrl,
-          poolMax: ctx.cfg.poolMax,
-          payloadBytes: ctx.cfg.payloadBytes,
-        },
-      }, 180_000);
+      ({ driver: d, info } = await spawnDriver(id, ctx, "leader"));
     } catch (e) {
       r.status = "failed";
       r.reason = firstLine(e).replace(`${id}: `, "").replace(/^Error: /, "");
@@ -471,11 +508,12 @@ async function runSystem(
       return r;
     }
     Object.assign(r, {
-      version: init.info.version,
-      runtime: init.info.runtime,
-      settings: init.info.settings,
-      schemas: init.info.schemas,
+      version: info.version,
+      runtime: info.runtime,
+      settings: info.settings,
+      schemas: info.schemas,
     });
+    if (info.unsupported) return { ...r, status: "skipped", reason: info.unsupported };
     for (const name of ctx.cfg.scenarios) {
       try {
         await SCENARIOS[name](d, r, ctx);
@@ -489,7 +527,7 @@ async function runSystem(
     return r;
   } finally {
     progress(`${r.label}: closing driver`);
-    await d.close();
+    await d?.close();
     r.seconds = (performance.now() - t0) / 1000;
     for (const schema of r.schemas ?? []) {
       await ctx.sql.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => {});
@@ -535,8 +573,6 @@ async function main(): Promise<number> {
     progress(`starting embedded PostgreSQL${cfg.durable ? " (durable: fsync on)" : ""}`);
     server = await startEmbeddedPostgres({ fast: !cfg.durable });
     adminUrl = server.url;
-  } else if (cfg.durable) {
-    note("note: --durable only applies to the embedded server; using DATABASE_URL as configured");
   }
   const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
   let sql: postgres.Sql | undefined;
@@ -568,6 +604,13 @@ async function main(): Promise<number> {
       pgstattupleReason = firstLine(e);
     }
     const facts = await serverFacts(sql);
+    const durable = facts.fsync === "on" && facts.synchronous_commit === "on";
+    if (cfg.durable && !durable) {
+      console.error(
+        `--durable needs fsync=on and synchronous_commit=on, but the DATABASE_URL server has fsync=${facts.fsync}, synchronous_commit=${facts.synchronous_commit}: turn them on there, or unset DATABASE_URL to use the embedded server`,
+      );
+      return 2;
+    }
 
     const result: RunResult = {
       run_id: runId,
@@ -587,7 +630,7 @@ async function main(): Promise<number> {
       },
       postgres: {
         source: envUrl ? "DATABASE_URL" : "embedded (dev/embedded_postgres.ts)",
-        durable: envUrl ? "as configured" : cfg.durable,
+        durable,
         database: BENCH_DB,
         dead_tuple_method: exactDead
           ? "pgstattuple (exact)"
@@ -603,7 +646,7 @@ async function main(): Promise<number> {
       `awa bench ${result.mode} run ${runId}: PostgreSQL ${facts.server_version} (${result.postgres.source}, fsync=${facts.fsync}), ${result.machine.cpus} cpus; log: ${base}.log`,
     );
 
-    const ctx: Ctx = { cfg, url, sql, exactDead, redisUrl, log };
+    const ctx: Ctx = { cfg, url, sql, exactDead, redisUrl, log, node: peers.node };
     for (const id of cfg.systems) {
       const r = await runSystem(id, ctx, {
         node: peers.node,

@@ -47,7 +47,7 @@ const driver: Driver = {
   async init(cfg) {
     // TCP_NODELAY, as the README recommends (node-postgres, which the peers use, sets it too).
     sql = postgres(cfg.url, withNoDelay({ max: cfg.poolMax, onnotice: () => {} }));
-    await install();
+    if (!cfg.follower) await install();
     return {
       version: `awa ${engineVersion()} @ ${await gitCommit()} (postgres.js ${
         npmVersion("postgres")

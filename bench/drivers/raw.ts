@@ -114,7 +114,7 @@ const driver: Driver = {
       max: cfg.poolMax,
       onnotice: () => {},
     });
-    await migrate();
+    if (!cfg.follower) await migrate();
     return {
       version: `this repo (postgres.js ${npmVersion("postgres")})`,
       runtime: `deno ${Deno.version.deno}`,

@@ -5,6 +5,8 @@ export interface DriverInfo {
   runtime: string;
   settings: Record<string, unknown>;
   schemas: string[] | null;
+  /** set when this system cannot run here (e.g. the installed package lacks a backend) */
+  unsupported?: string;
 }
 
 // deno-lint-ignore no-explicit-any

@@ -25,11 +25,26 @@ export interface Config {
   idleSeconds: number;
   deepJobs: number;
   deepMeasure: number;
+  loadRates: number[];
+  loadSeconds: number;
+  fleetProcesses: number[];
+  fleetDrainJobs: number;
+  fleetSoakRate: number;
+  fleetSoakSeconds: number;
   scenarios: string[];
 }
 
-export const ALL_SYSTEMS: SystemId[] = ["awa", "raw", "pgboss", "graphile", "bullmq"];
-export const ALL_SCENARIOS = ["enqueue", "drain", "pickup", "soak", "idle_tx", "deep"];
+export const ALL_SYSTEMS: SystemId[] = ["awa", "raw", "pgboss", "graphile", "bullmq", "bullmq_pg"];
+export const ALL_SCENARIOS = [
+  "enqueue",
+  "drain",
+  "pickup",
+  "soak",
+  "idle_tx",
+  "deep",
+  "load",
+  "fleet",
+];
 
 const QUICK: Omit<Config, "quick" | "durable" | "systems" | "out" | "scenarios"> = {
   payloadBytes: 64,
@@ -51,6 +66,12 @@ const QUICK: Omit<Config, "quick" | "durable" | "systems" | "out" | "scenarios">
   idleSeconds: 3,
   deepJobs: 10_000,
   deepMeasure: 1_000,
+  loadRates: [200, 1000],
+  loadSeconds: 1,
+  fleetProcesses: [1, 2],
+  fleetDrainJobs: 1_000,
+  fleetSoakRate: 200,
+  fleetSoakSeconds: 1,
 };
 
 const FULL: typeof QUICK = {
@@ -73,6 +94,12 @@ const FULL: typeof QUICK = {
   idleSeconds: 30,
   deepJobs: 1_000_000,
   deepMeasure: 20_000,
+  loadRates: [500, 2_000, 5_000],
+  loadSeconds: 20,
+  fleetProcesses: [1, 2, 4],
+  fleetDrainJobs: 50_000,
+  fleetSoakRate: 1_000,
+  fleetSoakSeconds: 20,
 };
 
 const FLAG_KEYS: Record<string, keyof typeof QUICK> = {
@@ -95,12 +122,22 @@ const FLAG_KEYS: Record<string, keyof typeof QUICK> = {
   "idle-seconds": "idleSeconds",
   "deep-jobs": "deepJobs",
   "deep-measure": "deepMeasure",
+  "load-rates": "loadRates",
+  "load-seconds": "loadSeconds",
+  "fleet-processes": "fleetProcesses",
+  "fleet-drain-jobs": "fleetDrainJobs",
+  "fleet-soak-rate": "fleetSoakRate",
+  "fleet-soak-seconds": "fleetSoakSeconds",
 };
+
+const LIST_KEYS = new Set<string>(["drainWorkers", "loadRates", "fleetProcesses"]);
 
 export const USAGE = `deno task bench [flags]
 
   --quick                 small sizes (< 2 min); the CI smoke test
-  --durable               embedded server with fsync/synchronous_commit/full_page_writes on
+  --durable               fsync and synchronous_commit on: the embedded server is started so
+                          (full_page_writes too); a DATABASE_URL server must already run so
+                          (checked; the run stops otherwise)
   --systems=a,b,...       subset of ${ALL_SYSTEMS.join(",")} (default: all)
   --scenarios=a,b,...     subset of ${ALL_SCENARIOS.join(",")} (default: all)
   --out=DIR               where results go (default bench/results)
@@ -155,8 +192,10 @@ export function parseArgs(args: string[]): Config | "help" {
       cfg.out = value.endsWith("/") ? value : value + "/";
     } else if (flag in FLAG_KEYS) {
       const key = FLAG_KEYS[flag];
-      if (key === "drainWorkers") {
-        cfg.drainWorkers = value.split(",").map((v) => positive(flag, v));
+      if (LIST_KEYS.has(key)) {
+        (cfg as unknown as Record<string, number[]>)[key] = value.split(",").map((v) =>
+          positive(flag, v)
+        );
       } else {
         (cfg as unknown as Record<string, number>)[key] = positive(flag, value);
       }

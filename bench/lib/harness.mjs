@@ -25,6 +25,7 @@ import { createInterface } from "node:readline";
  *   redisUrl?: string,
  *   poolMax: number,
  *   payloadBytes: number,
+ *   follower?: boolean,
  *   [key: string]: unknown,
  * }} InitConfig
  * @typedef {{
@@ -32,6 +33,7 @@ import { createInterface } from "node:readline";
  *   runtime: string,
  *   settings: Record<string, unknown>,
  *   schemas: string[] | null,
+ *   unsupported?: string,
  * }} DriverInfo
  * @typedef {{
  *   init(cfg: InitConfig): Promise<DriverInfo>,
@@ -86,6 +88,7 @@ export function serve(driver) {
   /** @type {number[]} */
   let latencies = [];
   let completed = 0;
+  let lastHandledAt = 0;
   let workersStartedAt = 0;
   let payload = "";
   /** @type {{ n: number, resolve: () => void }[]} */
@@ -96,6 +99,7 @@ export function serve(driver) {
     const lat = nowMs() - args.t0;
     latencies.push(lat);
     completed++;
+    lastHandledAt = lat + args.t0;
     if (waiters.length > 0) {
       const still = [];
       for (const w of waiters) {
@@ -181,12 +185,18 @@ export function serve(driver) {
       return { done, completed, elapsed_ms: nowMs() - workersStartedAt };
     },
     stats() {
-      return Promise.resolve({ completed, at: nowMs() });
+      return Promise.resolve({ completed, at: nowMs(), last_handled_at: lastHandledAt });
     },
     take_latencies() {
       const s = summarize(latencies);
       latencies = [];
       return Promise.resolve({ latency_ms: s });
+    },
+    // The raw samples, for the fleet: the orchestrator merges them over processes.
+    take_latency_samples() {
+      const samples = latencies.map((v) => Math.round(v * 1000) / 1000);
+      latencies = [];
+      return Promise.resolve({ samples });
     },
     async stop() {
       const t = nowMs();

@@ -8,7 +8,7 @@ import type {
   Target,
 } from "./types.ts";
 
-const PEERS: SystemId[] = ["pgboss", "graphile", "bullmq"];
+const PEERS: SystemId[] = ["pgboss", "graphile", "bullmq", "bullmq_pg"];
 
 function sys(r: RunResult, id: SystemId): SystemResult | undefined {
   const s = r.systems.find((x) => x.id === id);
@@ -203,6 +203,37 @@ export function runChecks(r: RunResult): RunResult["checks"] {
           : "missing",
       );
     }
+    if (wanted.includes("load")) {
+      const l = sc.load ?? [];
+      const rates = r.config.loadRates as number[];
+      add(
+        "load: every offered job ran at every rate, latency measured",
+        l.length === rates.length &&
+          l.every((k) =>
+            k.completed >= k.offered && k.latency_ms.count >= k.offered && pos(k.latency_ms.p99)
+          ),
+        l.map((k) => `${k.offered_rate}/s: p95 ${fmt(k.latency_ms.p95)} ms`).join(", ") ||
+          "missing",
+      );
+    }
+    if (wanted.includes("fleet")) {
+      const f = sc.fleet ?? [];
+      const counts = r.config.fleetProcesses as number[];
+      add(
+        "fleet: drain and soak ran at every process count, every soak job ran",
+        f.length === counts.length &&
+          f.every((k) =>
+            pos(k.drain.jobs_per_s) && k.drain.per_process.length === k.processes &&
+            k.soak.completed >= k.soak.offered && k.soak.latency_ms.count >= k.soak.offered &&
+            pos(k.soak.latency_ms.p50)
+          ),
+        f.map((k) =>
+          `${k.processes}p: drain ${fmt(k.drain.jobs_per_s)}/s, soak p95 ${
+            fmt(k.soak.latency_ms.p95)
+          } ms`
+        ).join(", ") || "missing",
+      );
+    }
     if (wanted.includes("deep")) {
       const d = sc.deep;
       add(
@@ -274,6 +305,11 @@ export function renderMarkdown(r: RunResult, svgName: string): string {
     `PostgreSQL ${pg.server_version} (${pg.source}; fsync=${pg.fsync}, synchronous_commit=${pg.synchronous_commit}, ` +
       `shared_buffers=${pg.shared_buffers}, autovacuum_naptime=${pg.autovacuum_naptime}); ` +
       `${r.machine.cpus} CPUs, ${r.machine.memory_gib} GiB; Deno ${r.machine.deno}, peers on Node ${r.machine.peer_node}. ` +
+      `${
+        pg.durable
+          ? "**Durable**: every commit waits for its WAL flush, as production servers run."
+          : "**Not durable** (fsync or synchronous_commit off): commit cost is not measured; see `--durable`."
+      } ` +
       `Dead tuples: ${pg.dead_tuple_method}. Job payload: ${c.payloadBytes} bytes of padding plus t0. ` +
       `All numbers below come from this one run.`,
   );
@@ -400,6 +436,70 @@ export function renderMarkdown(r: RunResult, svgName: string): string {
     );
   }
 
+  if (ran.some((s) => s.scenarios.load)) {
+    const rates = c.loadRates as number[];
+    out.push("");
+    out.push(
+      `## Latency under load: the soak at ${
+        rates.join(", ")
+      } jobs/s offered, ${c.loadSeconds} s each, ${c.workers} workers (ms from insert to handler start; throughput below the offered rate means the system fell behind)`,
+    );
+    out.push("");
+    out.push(
+      table(
+        ["System", ...rates.map((v) => `${v}/s: throughput · p50 / p95 / p99`)],
+        ran.filter((s) => s.scenarios.load).map((s) => [
+          s.label,
+          ...rates.map((v) => {
+            const k = s.scenarios.load!.find((x) => x.offered_rate === v);
+            return k
+              ? `${fmt(k.throughput)} · ${fmt(k.latency_ms.p50)} / ${fmt(k.latency_ms.p95)} / ${
+                fmt(k.latency_ms.p99)
+              }`
+              : "–";
+          }),
+        ]),
+      ),
+    );
+  }
+
+  if (ran.some((s) => s.scenarios.fleet)) {
+    const counts = c.fleetProcesses as number[];
+    out.push("");
+    out.push(
+      `## The fleet: ${
+        counts.join(", ")
+      } worker processes (${c.workers} workers each) and one producer process against one server`,
+    );
+    out.push("");
+    out.push(
+      `Drain: ${c.fleetDrainJobs} queued jobs, total jobs/s. Soak: ${c.fleetSoakRate} jobs/s offered for ${c.fleetSoakSeconds} s, total throughput and latency p50 / p95 / p99 in ms over every process.`,
+    );
+    out.push("");
+    const at = (s: SystemResult, n: number) => s.scenarios.fleet!.find((x) => x.processes === n);
+    out.push(
+      table(
+        [
+          "System",
+          ...counts.map((n) => `drain, ${n} proc.`),
+          ...counts.map((n) => `soak, ${n} proc.`),
+        ],
+        ran.filter((s) => s.scenarios.fleet).map((s) => [
+          s.label,
+          ...counts.map((n) => fmt(at(s, n)?.drain.jobs_per_s)),
+          ...counts.map((n) => {
+            const k = at(s, n)?.soak;
+            return k
+              ? `${fmt(k.throughput)} · ${fmt(k.latency_ms.p50)} / ${fmt(k.latency_ms.p95)} / ${
+                fmt(k.latency_ms.p99)
+              }`
+              : "–";
+          }),
+        ]),
+      ),
+    );
+  }
+
   const awa = sys(r, "awa");
   if (awa && Object.keys(awa.scenarios).length) {
     const others: SystemId[] = ["raw", ...PEERS];
@@ -417,6 +517,9 @@ export function renderMarkdown(r: RunResult, svgName: string): string {
       ["idle-in-tx peak n_dead_tup ↓", (s) => s.scenarios.idle_tx?.peak_dead],
       ["idle-in-tx latency p95 ↓", (s) => s.scenarios.idle_tx?.latency_ms.p95],
       ["deep ÷ shallow ↑", (s) => s.scenarios.deep?.ratio],
+      ["load p95 at the highest offered rate ↓", (s) => s.scenarios.load?.at(-1)?.latency_ms.p95],
+      ["fleet drain, most processes ↑", (s) => s.scenarios.fleet?.at(-1)?.drain.jobs_per_s],
+      ["fleet soak p95, most processes ↓", (s) => s.scenarios.fleet?.at(-1)?.soak.latency_ms.p95],
     ];
     if (cols.length) {
       out.push("");
@@ -485,6 +588,7 @@ const COLORS: Record<SystemId, string> = {
   pgboss: "#1f77b4",
   graphile: "#2ca02c",
   bullmq: "#9467bd",
+  bullmq_pg: "#8c564b",
 };
 
 function esc(s: string): string {
@@ -504,15 +608,23 @@ function panel(
   w: number,
   h: number,
   title: string,
-  lines: { id: SystemId; pts: [number, number][] }[],
+  lines: { id: SystemId; pts: [number, number][]; dash?: string }[],
+  opts: { xLabel?: string; logY?: boolean; dots?: boolean } = {},
 ): string {
   const parts: string[] = [];
   const padL = 64, padB = 34, padT = 26, padR = 12;
   const iw = w - padL - padR, ih = h - padT - padB;
   const xmax = niceMax(Math.max(1, ...lines.flatMap((l) => l.pts.map((p) => p[0]))));
-  const ymax = niceMax(Math.max(1, ...lines.flatMap((l) => l.pts.map((p) => p[1]))));
+  const ymaxRaw = Math.max(1, ...lines.flatMap((l) => l.pts.map((p) => p[1])));
+  // Log scale (latency): decades from 0.1 ms, so a knee of 10× shows as a step.
+  const ymin = 0.1;
+  const ymax = opts.logY ? 10 ** Math.ceil(Math.log10(ymaxRaw)) : niceMax(ymaxRaw);
+  const frac = (v: number) =>
+    opts.logY
+      ? (Math.log10(Math.max(v, ymin)) - Math.log10(ymin)) / (Math.log10(ymax) - Math.log10(ymin))
+      : v / ymax;
   const sx = (v: number) => x + padL + (v / xmax) * iw;
-  const sy = (v: number) => y + padT + ih - (v / ymax) * ih;
+  const sy = (v: number) => y + padT + ih - frac(v) * ih;
   parts.push(
     `<text x="${x + padL}" y="${y + 16}" font-size="13" font-weight="bold">${esc(title)}</text>`,
   );
@@ -522,7 +634,7 @@ function panel(
     }" width="${iw}" height="${ih}" fill="none" stroke="#999"/>`,
   );
   for (let i = 0; i <= 4; i++) {
-    const yv = (ymax * i) / 4;
+    const yv = opts.logY ? ymin * (ymax / ymin) ** (i / 4) : (ymax * i) / 4;
     const yy = sy(yv);
     parts.push(
       `<line x1="${x + padL}" x2="${x + padL + iw}" y1="${yy}" y2="${yy}" stroke="#eee"/>`,
@@ -536,9 +648,9 @@ function panel(
     );
   }
   parts.push(
-    `<text x="${x + padL + iw / 2}" y="${
-      y + h - 4
-    }" font-size="11" text-anchor="middle">seconds</text>`,
+    `<text x="${x + padL + iw / 2}" y="${y + h - 4}" font-size="11" text-anchor="middle">${
+      esc(opts.xLabel ?? "seconds")
+    }</text>`,
   );
   if (lines.every((l) => l.pts.length === 0)) {
     parts.push(
@@ -552,16 +664,25 @@ function panel(
     const d = l.pts.map((p, i) => `${i ? "L" : "M"}${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`)
       .join(" ");
     parts.push(
-      `<path d="${d}" fill="none" stroke="${COLORS[l.id]}" stroke-width="2"><title>${
-        esc(l.id)
-      }</title></path>`,
+      `<path d="${d}" fill="none" stroke="${COLORS[l.id]}" stroke-width="2"${
+        l.dash ? ` stroke-dasharray="${l.dash}"` : ""
+      }><title>${esc(l.id)}</title></path>`,
     );
+    if (opts.dots) {
+      for (const p of l.pts) {
+        parts.push(
+          `<circle cx="${sx(p[0]).toFixed(1)}" cy="${sy(p[1]).toFixed(1)}" r="3" fill="${
+            COLORS[l.id]
+          }"/>`,
+        );
+      }
+    }
   }
   return parts.join("\n");
 }
 
 export function renderSvg(r: RunResult): string {
-  const W = 1100, H = 760;
+  const W = 1100, H = 1130;
   const ran = r.systems.filter((s) => s.status !== "skipped");
   const series = (
     pick: (s: SystemResult) => SoakResult | undefined,
@@ -579,7 +700,23 @@ export function renderSvg(r: RunResult): string {
   const perRow = 3;
   const legendRows = Math.max(1, Math.ceil(ran.length / perRow));
   const top = 46 + legendRows * 18;
-  const pw = W / 2, ph = (H - top - 10) / 2;
+  const pw = W / 2, ph = (H - top - 30) / 3;
+  // Latency against offered rate: p50 dashed, p95 solid, p99 dotted, one colour per system.
+  const loadLines = ran.flatMap((s) =>
+    ([["p50", "6 4"], ["p95", undefined], ["p99", "2 3"]] as const).map(([q, dash]) => ({
+      id: s.id,
+      dash,
+      pts: (s.scenarios.load ?? []).filter((k) => k.latency_ms[q] != null).map((k) =>
+        [k.offered_rate, k.latency_ms[q]!] as [number, number]
+      ),
+    }))
+  );
+  const fleetLines = ran.map((s) => ({
+    id: s.id,
+    pts: (s.scenarios.fleet ?? []).map((k) =>
+      [k.processes, k.drain.jobs_per_s] as [number, number]
+    ),
+  }));
   const body = [
     panel(
       0,
@@ -612,6 +749,24 @@ export function renderSvg(r: RunResult): string {
       ph,
       "Idle-in-transaction: n_dead_tup (horizon pinned)",
       series(idle, (p) => p.dead),
+    ),
+    panel(
+      0,
+      top + 2 * ph,
+      pw,
+      ph,
+      "Latency (ms, log) vs offered rate: p50 dashed, p95 solid, p99 dotted",
+      loadLines,
+      { xLabel: "offered jobs/s", logY: true, dots: true },
+    ),
+    panel(
+      pw,
+      top + 2 * ph,
+      pw,
+      ph,
+      `Fleet: drain jobs/s vs worker processes (${c.workers} workers each)`,
+      fleetLines,
+      { xLabel: "worker processes", dots: true },
     ),
   ];
   const legend = ran.map((s, i) => {

@@ -1,6 +1,6 @@
 /** Shapes of the result file (bench/results/<run>.json). */
 
-export type SystemId = "awa" | "raw" | "pgboss" | "graphile" | "bullmq";
+export type SystemId = "awa" | "raw" | "pgboss" | "graphile" | "bullmq" | "bullmq_pg";
 
 export const SYSTEM_LABEL: Record<SystemId, string> = {
   awa: "Awa",
@@ -8,6 +8,7 @@ export const SYSTEM_LABEL: Record<SystemId, string> = {
   pgboss: "pg-boss",
   graphile: "graphile-worker",
   bullmq: "BullMQ (Redis)",
+  bullmq_pg: "BullMQ (PostgreSQL)",
 };
 
 export interface Latency {
@@ -54,6 +55,28 @@ export interface SoakResult {
   pinned_xid?: string;
 }
 
+/** One process count of the fleet: N worker processes and one producer against one server. */
+export interface FleetResult {
+  processes: number;
+  workers_per_process: number;
+  drain: {
+    n: number;
+    ms: number;
+    jobs_per_s: number;
+    /** jobs each worker process ran */
+    per_process: number[];
+  };
+  soak: {
+    offered_rate: number;
+    seconds: number;
+    offered: number;
+    completed: number;
+    throughput: number;
+    latency_ms: Latency;
+    per_process: number[];
+  };
+}
+
 export interface ScenarioResults {
   enqueue?: {
     single: { n: number; ms: number; jobs_per_s: number };
@@ -64,6 +87,9 @@ export interface ScenarioResults {
   pickup?: { workers: number; n: number; gap_ms: number; latency_ms: Latency };
   soak?: SoakResult;
   idle_tx?: SoakResult;
+  /** the soak at each offered rate of --load-rates */
+  load?: SoakResult[];
+  fleet?: FleetResult[];
   deep?: {
     deep_queued: number;
     measured: number;

@@ -41,7 +41,7 @@ const driver = {
   async init(c) {
     cfg = c;
     queue = new Queue(QUEUE, { connection: connect(), prefix: PREFIX });
-    await queue.obliterate({ force: true });
+    if (!c.follower) await queue.obliterate({ force: true });
     const redis = connections[0];
     const serverInfo = await redis.info("server");
     const redisVersion = /redis_version:(\S+)/.exec(serverInfo)?.[1] ?? "unknown";

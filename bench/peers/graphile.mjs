@@ -51,12 +51,14 @@ function workerOptions(workers) {
 }
 
 async function setup() {
-  const c = new pg.Client({ connectionString: cfg.url });
-  await c.connect();
-  try {
-    await c.query(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`);
-  } finally {
-    await c.end();
+  if (!cfg.follower) {
+    const c = new pg.Client({ connectionString: cfg.url });
+    await c.connect();
+    try {
+      await c.query(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`);
+    } finally {
+      await c.end();
+    }
   }
   await runMigrations({ connectionString: cfg.url, schema: SCHEMA, logger });
   utils = await makeWorkerUtils({

@@ -60,7 +60,7 @@ async function dropSchema() {
 const driver = {
   async init(c) {
     cfg = c;
-    await dropSchema();
+    if (!c.follower) await dropSchema();
     await startBoss();
     return {
       version: `pg-boss ${pkgVersion("pg-boss")} (pg ${pkgVersion("pg")})`,

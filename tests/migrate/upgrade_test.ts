@@ -40,8 +40,10 @@ const FIXTURE: Record<string, string> = {
  * rotate_ring's and prune_ring's ring lock and cursor read became lock_ring, and
  * prune_ring's check and recheck of its gates became prune_refusal; prune_ring also records
  * queue_stats' recent counts, and insert_job runs as the schema owner with a fixed search_path.
+ * acquire_enqueue_shard skips its held-lane scan when the transaction holds none.
  */
 const REWRITTEN = [
+  "acquire_enqueue_shard",
   "append_ready_job",
   "cancel_job",
   "check_job_names",

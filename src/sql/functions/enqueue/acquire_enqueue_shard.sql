@@ -21,12 +21,15 @@ BEGIN
     PERFORM pg_advisory_xact_lock({{schema}}.lane_key(p_queue, p_priority, s, 1));
     RETURN s;
   END IF;
-  FOR i IN 0 .. n - 1 LOOP
-    k := {{schema}}.lane_key(p_queue, p_priority, i::smallint, 1);
-    IF position(',' || k || ',' IN held) > 0 THEN
-      RETURN i;
-    END IF;
-  END LOOP;
+  -- Nothing held yet (the common single insert): no lane key to compare.
+  IF held <> '' THEN
+    FOR i IN 0 .. n - 1 LOOP
+      k := {{schema}}.lane_key(p_queue, p_priority, i::smallint, 1);
+      IF position(',' || k || ',' IN held) > 0 THEN
+        RETURN i;
+      END IF;
+    END LOOP;
+  END IF;
   start := mod(pg_backend_pid(), n)::smallint;
   FOR round IN 0 .. 20 LOOP
     FOR i IN 0 .. n - 1 LOOP

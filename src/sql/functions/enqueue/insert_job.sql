@@ -37,11 +37,14 @@ BEGIN
   IF jsonb_typeof(v_opts) IS DISTINCT FROM 'object' THEN
     RAISE EXCEPTION 'awa: invalid opts: must be a JSON object' USING ERRCODE = '22023';
   END IF;
-  FOR v_key IN SELECT jsonb_object_keys(v_opts) LOOP
-    IF v_key <> 'on_conflict' THEN
-      RAISE EXCEPTION 'awa: unknown opts key "%"', v_key USING ERRCODE = '22023';
-    END IF;
-  END LOOP;
+  -- Empty opts (nearly every insert) skip the key loop, which is a query of its own.
+  IF v_opts <> '{}'::jsonb THEN
+    FOR v_key IN SELECT jsonb_object_keys(v_opts) LOOP
+      IF v_key <> 'on_conflict' THEN
+        RAISE EXCEPTION 'awa: unknown opts key "%"', v_key USING ERRCODE = '22023';
+      END IF;
+    END LOOP;
+  END IF;
   IF v_opts ? 'on_conflict' THEN
     IF jsonb_typeof(v_opts -> 'on_conflict') IS DISTINCT FROM 'string'
        OR v_opts ->> 'on_conflict' NOT IN ('error', 'skip') THEN
