@@ -459,6 +459,8 @@ export class HttpWorkerError extends AwaError {
     this.name = "HttpWorkerError";
     this.status = info.status;
     this.body = info.body ?? "";
+  }
+}
 
 // --- results: insertAndWait, waitForJob (docs/results.md) ---
 
@@ -553,6 +555,9 @@ export class JobWaitTimeoutError extends AwaError {
     this.jobId = jobId;
     this.timeoutMs = timeoutMs;
     this.lastState = lastState;
+  }
+}
+
 // --- follow-ups, flows and batches (docs/flows.md) ---
 
 /** Why a flow graph was refused. */
