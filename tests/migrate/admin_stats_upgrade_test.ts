@@ -6,7 +6,6 @@
  */
 import assert from "node:assert/strict";
 import { defineJob, insert, insertMany, migrate } from "../../mod.ts";
-import { THIS_RELEASE } from "../../src/migrate.ts";
 import { queueStats } from "../../admin.ts";
 import { MIGRATIONS } from "../../src/migrations_embedded.ts";
 import { testDatabase } from "../support/db.ts";
