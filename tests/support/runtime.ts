@@ -13,10 +13,12 @@ export type Timings = Pick<ClientOptions, "heartbeat" | "notifier"> & {
  * Short liveness and maintenance timings for tests; spread them into client options. Rotation
  * stays at 1 s: terminal rows live 16 rotations, and tests that read a finished job's state
  * from `awa.jobs` need it retained (at 100 ms it can be pruned before a loaded machine gets to
- * look). Ring tests override it.
+ * look). Ring tests override it. Staleness is ten heartbeats: at three, a loaded CI machine
+ * delayed live heartbeats past it, rescue took running attempts from their live worker, and
+ * their completions were dropped as stale.
  */
 export const TIMINGS: Timings = {
-  heartbeat: { intervalMs: 200, stalenessMs: 600 },
+  heartbeat: { intervalMs: 200, stalenessMs: 2000 },
   maintenance: {
     leader: { electionRetryMs: 200, pingMs: 100 },
     promote: { intervalMs: 50 },
