@@ -121,6 +121,11 @@ function suite(): Case[] {
       cfg: cfg("AwaCallbacks_BrokenDoubleResolve"),
       expect: violation("AtMostOneResolution"),
     },
+    {
+      spec: spec("AwaCallbacks"),
+      cfg: cfg("AwaCallbacks_BrokenNoRescueRecheck"),
+      expect: violation("ParkedEndsByCallback"),
+    },
     { spec: spec("AwaKeyedClaims"), cfg: cfg("AwaKeyedClaims"), expect: PASS },
     { spec: spec("AwaKeyedClaims"), cfg: cfg("AwaKeyedClaims_Limit2"), expect: PASS },
     {

@@ -9,7 +9,9 @@
 (* a second step under the attempt lock, check again that the id is still  *)
 (* the attempt's callback and the attempt still open, and only then        *)
 (* complete, retry or resume it.  Racing them: the timeout scan (waiting    *)
-(* attempts), heartbeat rescue (running attempts whose worker died),       *)
+(* attempts), heartbeat rescue (running attempts whose worker died; it    *)
+(* picks candidates in one statement and closes them in another, under    *)
+(* the attempt lock, rechecking that the attempt still runs),             *)
 (* operator cancel, and new claims after a retry, which hand out tokens of *)
 (* a newer lease.                                                          *)
 (*                                                                         *)
@@ -17,11 +19,12 @@
 (* open attempt: a token found before a timeout and a new claim then        *)
 (* changes the newer attempt (StaleTokenNeverApplies fails), and two       *)
 (* resolvers that found the same token both apply (AtMostOneResolution     *)
-(* fails).                                                                 *)
+(* fails).  With RescueRecheck = FALSE rescue closes what it picked even   *)
+(* if the attempt parked in between (ParkedEndsByCallback fails).          *)
 (***************************************************************************)
 EXTENDS Naturals, FiniteSets
 
-CONSTANTS Resolvers, MaxLease, MaxReg, LeaseGuard
+CONSTANTS Resolvers, MaxLease, MaxReg, LeaseGuard, RescueRecheck
 
 Tokens == (1..MaxLease) \X (1..MaxReg)
 NoTok == <<0, 0>>
@@ -39,9 +42,13 @@ VARIABLES
   want,      \* resolver -> the token it found
   act,       \* resolver -> what it does with it
   resolved,  \* ghost: token -> resolutions that applied to it
-  stale      \* ghost: a token of an older lease changed an attempt
+  stale,     \* ghost: a token of an older lease changed an attempt
+  rpick,     \* the lease rescue picked as a candidate, 0 when none
+  rwaiting   \* ghost: rescue closed an attempt that was waiting on its callback
 
-vars == <<lease, open, astate, cb, nreg, jstate, issued, pc, want, act, resolved, stale>>
+rescueVars == <<rpick, rwaiting>>
+vars == <<lease, open, astate, cb, nreg, jstate, issued, pc, want, act, resolved, stale,
+  rpick, rwaiting>>
 
 TypeOK ==
   /\ lease \in 0..MaxLease
@@ -56,6 +63,8 @@ TypeOK ==
   /\ act \in [Resolvers -> Acts]
   /\ resolved \in [Tokens -> 0..4]
   /\ stale \in BOOLEAN
+  /\ rpick \in 0..MaxLease
+  /\ rwaiting \in BOOLEAN
 
 Init ==
   /\ lease = 0
@@ -70,6 +79,8 @@ Init ==
   /\ act = [r \in Resolvers |-> "complete"]
   /\ resolved = [t \in Tokens |-> 0]
   /\ stale = FALSE
+  /\ rpick = 0
+  /\ rwaiting = FALSE
 
 \* The attempt ends: its attempt_state row (and so its callback) goes with it.
 Close(next) ==
@@ -91,6 +102,7 @@ Claim ==
   /\ nreg' = 0
   /\ jstate' = "open"
   /\ UNCHANGED <<issued, pc, want, act, resolved, stale>>
+  /\ UNCHANGED rescueVars
 
 \* register_callback: a fresh token supersedes the attempt's earlier one.
 Register ==
@@ -101,6 +113,7 @@ Register ==
   /\ cb' = <<lease, nreg + 1>>
   /\ issued' = issued \cup {<<lease, nreg + 1>>}
   /\ UNCHANGED <<lease, open, astate, jstate, pc, want, act, resolved, stale>>
+  /\ UNCHANGED rescueVars
 
 \* park_callback or wait_callback_step: the attempt waits on its callback.
 Wait ==
@@ -109,6 +122,7 @@ Wait ==
   /\ cb # NoTok
   /\ astate' = "waiting"
   /\ UNCHANGED <<lease, open, cb, nreg, jstate, issued, pc, want, act, resolved, stale>>
+  /\ UNCHANGED rescueVars
 
 \* expire_callbacks: a waiting attempt past its deadline; the timeout resolves its callback.
 Timeout ==
@@ -117,12 +131,26 @@ Timeout ==
   /\ resolved' = [resolved EXCEPT ![cb] = @ + 1]
   /\ Close(AfterAttempt)
   /\ UNCHANGED <<lease, nreg, issued, pc, want, act, stale>>
+  /\ UNCHANGED rescueVars
 
-\* Heartbeat rescue of a running attempt whose worker died (it never rescues waiting ones).
-Rescue ==
+\* rescue_candidates: a running attempt whose worker died (waiting ones are never picked).
+RescuePick ==
   /\ open
   /\ astate = "running"
-  /\ Close(AfterAttempt)
+  /\ rpick = 0
+  /\ rpick' = lease
+  /\ UNCHANGED <<lease, open, astate, cb, nreg, jstate, issued, pc, want, act, resolved, stale,
+       rwaiting>>
+
+\* finalize_attempts of the picked attempt, a new statement under its lock: the receipt must
+\* still be open and, with RescueRecheck, the attempt must not have parked since the pick.
+RescueApply ==
+  /\ rpick # 0
+  /\ rpick' = 0
+  /\ IF open /\ lease = rpick /\ (RescueRecheck => astate = "running")
+       THEN /\ rwaiting' = (rwaiting \/ astate = "waiting")
+            /\ Close(AfterAttempt)
+       ELSE UNCHANGED <<open, astate, cb, jstate, rwaiting>>
   /\ UNCHANGED <<lease, nreg, issued, pc, want, act, resolved, stale>>
 
 \* Operator cancel of the job, running or waiting.
@@ -130,6 +158,7 @@ Cancel ==
   /\ open
   /\ Close("cancelled")
   /\ UNCHANGED <<lease, nreg, issued, pc, want, act, resolved, stale>>
+  /\ UNCHANGED rescueVars
 
 \* First statement of resolve_callback: find the attempt by callback id.
 Lookup(r) ==
@@ -140,6 +169,7 @@ Lookup(r) ==
        /\ act' = [act EXCEPT ![r] = a]
   /\ pc' = [pc EXCEPT ![r] = "found"]
   /\ UNCHANGED <<lease, open, astate, cb, nreg, jstate, issued, resolved, stale>>
+  /\ UNCHANGED rescueVars
 
 \* Under the attempt lock, in a new statement: the recheck, then the action.
 Guard(r) == IF LeaseGuard THEN open /\ cb = want[r] /\ want[r][1] = lease ELSE open
@@ -160,6 +190,7 @@ Apply(r) ==
                       /\ UNCHANGED <<open, jstate>>
        ELSE UNCHANGED <<open, astate, cb, jstate, resolved, stale>>
   /\ UNCHANGED <<lease, nreg, issued, want, act>>
+  /\ UNCHANGED rescueVars
 
 \* Nothing is left to do: the job ended (or spent its attempts) and no resolver is mid-call.
 Finished ==
@@ -169,7 +200,7 @@ Finished ==
   /\ UNCHANGED vars
 
 Next ==
-  \/ Claim \/ Register \/ Wait \/ Timeout \/ Rescue \/ Cancel \/ Finished
+  \/ Claim \/ Register \/ Wait \/ Timeout \/ RescuePick \/ RescueApply \/ Cancel \/ Finished
   \/ \E r \in Resolvers: Lookup(r) \/ Apply(r)
 
 \* Each callback is resolved (by a resolution or its timeout) at most once.
@@ -180,4 +211,8 @@ StaleTokenNeverApplies == ~stale
 
 \* A closed attempt holds no callback; an open one only a token of its own lease.
 CallbackBelongsToAttempt == (cb # NoTok) => (open /\ cb[1] = lease)
+
+\* An attempt waiting on its callback ends by that callback (resolution or timeout) or an
+\* operator cancel, never by heartbeat rescue.
+ParkedEndsByCallback == ~rwaiting
 ===============================================================================

@@ -103,6 +103,13 @@ BEGIN
         SELECT 1 FROM batch_closures c
         WHERE c.claim_slot = i.claim_slot AND c.receipt_ranges @> {{schema}}.receipt_id(i.batch_id, i.idx)
       )
+      -- Rescue chose its candidates before taking their locks: an attempt parked on a callback
+      -- since then belongs to the callback (its resolution or timeout), not to rescue.
+      AND NOT (i.outcome IN ('rescue_heartbeat', 'rescue_deadline', 'rescue_unstarted')
+        AND v_any_state AND EXISTS (
+          SELECT 1 FROM {{schema}}.attempt_state s
+          WHERE s.job_id = i.job_id AND s.run_lease = i.run_lease AND s.state = 'waiting_external'
+        ))
   ), body AS (
     SELECT l.*, r.kind AS r_kind, r.args, r.max_attempts AS r_max_attempts, r.created_at,
       r.tags, r.metadata, r.errors AS old_errors, r.unique_key, r.unique_states,
