@@ -158,10 +158,12 @@ Deno.test({
       assert.ok(median(a) >= 2 && median(b) >= 2, `medians A ${median(a)}, B ${median(b)}`);
       assert.ok(mean(a) >= 2 && mean(b) >= 2, `means A ${mean(a)}, B ${mean(b)}`);
       const ratio = mean(a) / mean(b);
-      // Fair shares: A 2 + 5, B 2 + 2 of the overflow 6, so the 10 split 7:3 (2.3×). Claim
-      // latency costs A more (its handlers end in larger groups), hence the low bound.
+      // Shares of the overflow 6 are ceil(6 · 3/4) = 5 for A and ceil(6 · 1/4) = 2 for B, so
+      // the 10 split 7:3 (2.3×) or, when B asks first, 6:4 (1.5×). Claim latency costs A more
+      // (its handlers end in larger groups): a loaded run measured 1.48, hence the low bound,
+      // still well clear of the 1.0 of an unweighted pool.
       assert.ok(
-        ratio >= 1.6 && ratio <= 3.5,
+        ratio >= 1.3 && ratio <= 3.5,
         `A/B = ${ratio.toFixed(2)} (A ${mean(a)}, B ${mean(b)})`,
       );
     } finally {
