@@ -117,7 +117,7 @@ const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
 
 Deno.test({
   name:
-    "global 10, A min 2 weight 3, B min 2 weight 1, both backlogged: ≤ 10, each ≥ 2, A ≈ 2–3× B",
+    "global 10, A min 2 weight 3, B min 2 weight 1, both backlogged: ≤ 10, each ≥ 2, A ≈ 1.5–2.3× B",
   ...POOL_TEST,
   async fn() {
     const ja = defineJob<{ n: number }>("wp_a", { queue: "wp_a" });
