@@ -14,6 +14,7 @@ import {
 import { checkObject, describeValue } from "../runtime/options.ts";
 import { cron, type CronServiceOptions, type CronStats } from "./cron.ts";
 import { dlqCleanup, type DlqCleanupOptions, type DlqCleanupStats } from "./dlq_cleanup.ts";
+import { flowPrune, type FlowPruneOptions, type FlowPruneStats } from "./flow_prune.ts";
 import { fold, type FoldOptions, type FoldStats } from "./fold.ts";
 import { history, type HistoryOptions, type HistoryStats } from "./history.ts";
 import { type LeaderOptions, type ResolvedLeaderOptions, resolveLeader } from "./leader.ts";
@@ -35,6 +36,7 @@ export const SERVICES = [
   dlqCleanup,
   cron,
   callbackTimeouts,
+  flowPrune,
 ] as const;
 
 type Service = typeof SERVICES[number];
@@ -73,6 +75,8 @@ export interface MaintenanceOptions {
   cron?: CronServiceOptions | false;
   /** Ending attempts whose callback timed out. */
   callback_timeouts?: CallbackTimeoutsOptions | false;
+  /** Removal of finished flows past the completed-job retention, in bounded batches. */
+  flow_prune?: FlowPruneOptions | false;
 }
 
 /** Counters of what maintenance did, for stats and tests: leadership, then every service's. */
@@ -88,7 +92,8 @@ export interface MaintenanceStats
     HistoryStats,
     DlqCleanupStats,
     CronStats,
-    CallbackTimeoutsStats {}
+    CallbackTimeoutsStats,
+    FlowPruneStats {}
 
 // The public types above are spelt out for readers; these checks keep them equal to what
 // SERVICES declares, so a new service fails `deno check` until it is named in both.

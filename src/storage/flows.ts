@@ -1,7 +1,8 @@
 /**
  * Flows, batches and follow-ups (docs/flows.md): `insertFlow` (`insert_flow`), and for the admin
  * layer `listFlows`, `getFlowRow`, `flowNodeRows` (`flows`, `flow_nodes`, `flow_edges`, the
- * `jobs` view for released nodes) and `cancelFlow` (`cancel_flow`).
+ * `jobs` view for released nodes) and `cancelFlow` (`cancel_flow`); `pruneFinishedFlows` for
+ * maintenance.
  * @module
  */
 import type { Store } from "./store.ts";
@@ -115,4 +116,14 @@ export async function cancelFlow(store: Store, flowId: number, reason: string): 
     [flowId, reason],
   );
   return Number(rows[0]?.n ?? 0);
+}
+
+/** Delete up to `limit` flows finished longer ago than the retention (`prune_finished_flows`). */
+export async function pruneFinishedFlows(store: Store, limit: number): Promise<number> {
+  const [{ n }] = await store.run<{ n: number }>(
+    "pruneFinishedFlows",
+    "SELECT {{schema}}.prune_finished_flows($1) AS n",
+    [limit],
+  );
+  return n;
 }

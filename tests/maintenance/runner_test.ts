@@ -232,6 +232,7 @@ Deno.test({
       "dlq_cleanup",
       "cron",
       "callback_timeouts",
+      "flow_prune",
     ]);
     const m = resolveMaintenance({ fold: false, promote: { intervalMs: 7 } }, SETTINGS)!;
     assert.deepEqual(names(m), [
@@ -244,6 +245,7 @@ Deno.test({
       "dlq_cleanup",
       "cron",
       "callback_timeouts",
+      "flow_prune",
     ]);
     assert.equal(m.services[0].options.intervalMs, 7);
     assert.deepEqual(m.leader, { electionRetryMs: 10_000, pingMs: 5000 });
