@@ -170,8 +170,7 @@ export { insertAndWait, type InsertAndWaitOptions } from "./src/results/insert_a
 export { waitForJob, type WaitOptions } from "./src/results/wait.ts";
 export { getJobResult } from "./src/results/read.ts";
 
-// --- Admin layer (also the subpath @awa/awa/admin; docs/admin.md) ---
-// Follow-up jobs, flows and batches (docs/flows.md).
+// --- Follow-up jobs, flows and batches (docs/flows.md) ---
 export { FlowGraphError, type FlowGraphProblem, FlowNotFoundError } from "./src/errors.ts";
 export { flowNode, type FlowNodeOptions, followUp } from "./src/flows/build.ts";
 export {
@@ -195,7 +194,10 @@ export type {
   NodeOptions,
   ParentOutcome,
 } from "./src/flows/types.ts";
+export type { FlowPruneOptions, FlowPruneStats } from "./src/maintenance/flow_prune.ts";
 export type { SingleInsertOptions } from "./src/producer/insert.ts";
+
+// --- Admin layer (also the subpath @awa/awa/admin; docs/admin.md) ---
 export * as admin from "./admin.ts";
 
 // --- Callbacks: wait for the outside world (docs/callbacks.md) ---
