@@ -50,7 +50,14 @@ export {
   type RetryDlqManyOptions,
 } from "./src/admin/dlq.ts";
 export type { JobFilter, RetryOverrides, SchemaOption } from "./src/admin/filters.ts";
-export type { AttemptRecord, BulkResult, HoldRecord, JobRecord, Page } from "./src/admin/types.ts";
+export type {
+  AdminJobState,
+  AttemptRecord,
+  BulkResult,
+  HoldRecord,
+  JobRecord,
+  Page,
+} from "./src/admin/types.ts";
 export type { Plane } from "./src/storage/admin_jobs.ts";
 export { JOB_STATES, type JobState } from "./src/hash.ts";
 // ---- admin layer: queues, runtimes, storage status, access levels (admin-ops) ----

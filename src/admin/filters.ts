@@ -5,7 +5,8 @@
  * @module
  */
 import { ValidationError } from "../errors.ts";
-import { JOB_STATES, type JobState } from "../hash.ts";
+import { JOB_STATES } from "../hash.ts";
+import type { AdminJobState } from "./types.ts";
 import { checkKind, checkPriority, checkQueue } from "../job.ts";
 import { checkSchema } from "../schema.ts";
 import type { JobRowFilter } from "../storage/admin_jobs.ts";
@@ -14,7 +15,7 @@ import { checkDate, checkInt64, checkOptions, checkText, describe } from "../val
 /** Filters shared by listings and bulk operations. Absent fields do not filter. */
 export interface JobFilter {
   /** Only jobs in this state (`failed` covers failed and DLQ jobs). */
-  state?: JobState;
+  state?: AdminJobState;
   /** Only jobs of this kind. */
   kind?: string;
   /** Only jobs of this queue. */
@@ -33,6 +34,8 @@ export interface SchemaOption {
   schema?: string;
 }
 
+const ADMIN_JOB_STATES: readonly AdminJobState[] = [...JOB_STATES, "waiting"];
+
 const FILTER_KEYS = ["state", "kind", "queue", "tag", "since", "until"] as const;
 
 /** The keys of {@link JobFilter}, for option checks. */
@@ -49,10 +52,10 @@ export function checkJobId(id: unknown, field = "id"): bigint {
 export function checkFilter(o: JobFilter, field: string): JobRowFilter {
   const f: JobRowFilter = {};
   if (o.state !== undefined) {
-    if (!(JOB_STATES as readonly unknown[]).includes(o.state)) {
+    if (!(ADMIN_JOB_STATES as readonly unknown[]).includes(o.state)) {
       throw new ValidationError(
         `${field}.state`,
-        `must be one of ${JOB_STATES.join(", ")}, got ${describe(o.state)}`,
+        `must be one of ${ADMIN_JOB_STATES.join(", ")}, got ${describe(o.state)}`,
       );
     }
     f.states = [o.state];

@@ -65,6 +65,8 @@ const PLANE_ORDER: readonly Plane[] = [
   "running",
   "ready",
   "deferred",
+  "key_waiting",
+  "flow_waiting",
   "held",
   "finished",
   "history",
@@ -221,8 +223,16 @@ export function checkBulk(
   return { filter, batchSize: checkBatchSize(o.batchSize, `${field}.batchSize`), schema, o };
 }
 
-const CANCELLABLE = ["available", "running", "waiting_external", "scheduled", "retryable"];
-const LIVE_PLANES: readonly Plane[] = ["ready", "running", "deferred"];
+const CANCELLABLE = [
+  "available",
+  "running",
+  "waiting_external",
+  "scheduled",
+  "retryable",
+  "waiting",
+];
+// Waiting flow nodes are not here: they end with their flow (cancelFlow), not one by one.
+const LIVE_PLANES: readonly Plane[] = ["ready", "running", "deferred", "key_waiting"];
 
 /** Cancel each row's job, one statement per job (so no statement holds two jobs' locks). */
 function cancelEach(store: Store, reason: string) {
@@ -284,7 +294,7 @@ export async function drain(db: Db, queue: string, opts?: DrainOptions): Promise
   const filter: JobRowFilter = {
     queue,
     planes: LIVE_PLANES,
-    states: ["available", "scheduled", "retryable", "waiting_external"],
+    states: ["available", "scheduled", "retryable", "waiting_external", "waiting"],
   };
   return await withStore(
     db,

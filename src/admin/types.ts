@@ -34,6 +34,13 @@ export interface HoldRecord {
   heldAt: Date;
 }
 
+/**
+ * A job's state as the admin layer reports it: a {@link JobState}, or `waiting` for a job held
+ * back before its queue, for a slot of its concurrency key (plane `key_waiting`) or for its flow
+ * parents to finish (plane `flow_waiting`).
+ */
+export type AdminJobState = JobState | "waiting";
+
 /** A job as an operator sees it, from whichever plane holds it. */
 export interface JobRecord {
   /** Job id. */
@@ -43,7 +50,7 @@ export interface JobRecord {
   /** Queue it is in (or ran in). */
   queue: string;
   /** Current state; a held job is `failed` (see {@link JobRecord.hold}). */
-  state: JobState;
+  state: AdminJobState;
   /** 1 (highest) to 4. */
   priority: number;
   /** Attempts made (the running one included). */
@@ -137,7 +144,7 @@ export function toJobRecord(row: JobRow): JobRecord {
     id: Number(row.id),
     kind: row.kind,
     queue: row.queue,
-    state: row.state as JobState,
+    state: row.state as AdminJobState,
     priority: row.priority,
     attempt: row.attempt,
     maxAttempts: row.max_attempts,

@@ -13,7 +13,15 @@
 import type { Store } from "./store.ts";
 
 /** The plane a job row was found in. */
-export type Plane = "ready" | "running" | "deferred" | "held" | "finished" | "history";
+export type Plane =
+  | "ready"
+  | "running"
+  | "deferred"
+  | "key_waiting"
+  | "flow_waiting"
+  | "held"
+  | "finished"
+  | "history";
 
 /** One job as every plane reports it (timestamps and ids as Postgres text). */
 export interface JobRow {
@@ -165,6 +173,54 @@ const PLANES: readonly PlaneSql[] = [
     },
   },
   {
+    // Jobs held back for their concurrency key (migration 018): not yet in the ready ring.
+    plane: "key_waiting",
+    from: `{{schema}}.key_waiting w`,
+    where: "true",
+    cols: {
+      ...NONE,
+      kind: "w.kind",
+      queue: "w.queue",
+      priority: "w.priority",
+      max_attempts: "w.max_attempts",
+      args: "w.args",
+      tags: "w.tags",
+      metadata: "w.metadata",
+      errors: "w.errors",
+      run_at: "NULL::timestamptz",
+      created_at: "w.created_at",
+      unique_key: "encode(w.unique_key, 'hex')",
+      id: "w.job_id",
+      state: "'waiting'",
+      attempt: "w.attempt",
+      progress: "w.progress",
+    },
+  },
+  {
+    // Flow nodes whose parents have not all finished (migration 019): the body waits here.
+    plane: "flow_waiting",
+    from: `{{schema}}.flow_nodes n JOIN {{schema}}.flows f ON f.flow_id = n.flow_id`,
+    where: "n.state = 'waiting'",
+    cols: {
+      ...NONE,
+      kind: "n.kind",
+      queue: "n.queue",
+      priority: "n.priority",
+      max_attempts: "n.max_attempts",
+      args: "n.args",
+      tags: "coalesce(n.tags, '{}')",
+      metadata: "coalesce(n.metadata, '{}')",
+      errors: "NULL::jsonb",
+      run_at: "n.run_at",
+      created_at: "f.created_at",
+      unique_key: "NULL::text",
+      id: "n.job_id",
+      state: "'waiting'",
+      attempt: "0::smallint",
+      progress: "NULL::jsonb",
+    },
+  },
+  {
     plane: "held",
     from: `{{schema}}.dlq_entries h`,
     where: "true",
@@ -273,6 +329,8 @@ const PLANE_STATES: Record<Plane, readonly string[]> = {
   ready: ["available"],
   running: ["running", "waiting_external"],
   deferred: ["scheduled", "retryable"],
+  key_waiting: ["waiting"],
+  flow_waiting: ["waiting"],
   held: ["failed"],
   finished: ["completed", "cancelled"],
   history: ["completed", "cancelled"],

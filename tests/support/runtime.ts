@@ -15,12 +15,14 @@ export type Timings = Pick<ClientOptions, "heartbeat" | "notifier"> & {
  * from `awa.jobs` need it retained (at 100 ms it can be pruned before a loaded machine gets to
  * look). Ring tests override it. Staleness is ten heartbeats: at three, a loaded CI machine
  * delayed live heartbeats past it, rescue took running attempts from their live worker, and
- * their completions were dropped as stale.
+ * their completions were dropped as stale. The leader pings every second, so it deposes itself
+ * only after 3 s without a confirmed lock: at 100 ms (1 s unconfirmed) loaded runs deposed
+ * healthy leaders and reported "leader connection lost".
  */
 export const TIMINGS: Timings = {
   heartbeat: { intervalMs: 200, stalenessMs: 2000 },
   maintenance: {
-    leader: { electionRetryMs: 200, pingMs: 100 },
+    leader: { electionRetryMs: 200, pingMs: 1000 },
     promote: { intervalMs: 50 },
     rescue: { intervalMs: 200 },
     rings: { intervalMs: 1000 },
