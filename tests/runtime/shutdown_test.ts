@@ -66,7 +66,7 @@ Deno.test({
         signalFired = true;
         abortReason = ctx.signal.reason;
       });
-      await sleep(1500); // ignores the signal
+      await sleep(5000); // ignores the signal (long: a loaded shutdown took over 1.3 s)
       firstReturned = true;
       return "late";
     });
