@@ -43,6 +43,7 @@ Deno.test({
         "functions/flows/flow_job_finished",
         "functions/flows/flow_propagate",
         "functions/flows/insert_flow",
+        "functions/flows/prune_finished_flows",
       ],
     );
     const [{ n }] = await sql.unsafe(`SELECT count(*)::int AS n FROM ${S}.jobs`);

@@ -88,6 +88,7 @@ const ADDED = [
   "park_callback", // callbacks (migration 016)
   // results: waiters of insertAndWait / waitForJob (migration 020)
   "notify_waiters",
+  "prune_finished_flows", // flow retention (flow_prune)
   "prune_refusal",
   "queue_stats",
   "rate_budget",
