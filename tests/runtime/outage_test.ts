@@ -85,7 +85,8 @@ class Fleet {
       ]);
       this.workers.push(fx);
     }
-    await Promise.all(this.workers.map((w) => w.line((l) => l.ready === true)));
+    // Up to 75 s: under the 10 ms statement_timeout a worker retries start for up to a minute.
+    await Promise.all(this.workers.map((w) => w.line((l) => l.ready === true, 75_000)));
   }
 
   async startProducer(batch = 20, everyMs = 50, single = false): Promise<void> {
