@@ -438,6 +438,47 @@ const deep: Scenario = async (d, r, { cfg }) => {
   };
 };
 
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/**
+ * The drain with fleet-wide per-key limits, next to the same drain without keys: one mode after
+ * another within each round, so load that drifts over the run hits every mode alike. Systems
+ * whose driver has no concurrency keys record nothing.
+ */
+const keyed: Scenario = async (d, r, { cfg }) => {
+  const modes: (number | null)[] = [null, ...cfg.keyedLimits];
+  const runs = new Map<number | null, number[]>(modes.map((m) => [m, []]));
+  for (let round = 1; round <= cfg.keyedRounds; round++) {
+    for (const limit of modes) {
+      const label = `${r.label}: keyed drain ${cfg.keyedJobs} jobs, ${
+        limit === null ? "no keys" : `${cfg.keyedKeys} keys at limit ${limit}`
+      }, round ${round}/${cfg.keyedRounds}`;
+      progress(label, "resetting");
+      await d.call("reset");
+      const k = await d.call("keys", { limit, keys: cfg.keyedKeys });
+      if (!k.supported) return;
+      await fill(d, label, cfg.keyedJobs, cfg.batchSize);
+      await d.call("start", { workers: cfg.keyedWorkers });
+      const w = await waitDone(d, label, cfg.keyedJobs);
+      await d.call("stop");
+      runs.get(limit)!.push(rate(cfg.keyedJobs, w.elapsed_ms));
+    }
+  }
+  const unlimited = median(runs.get(null)!);
+  r.scenarios.keyed = {
+    n: cfg.keyedJobs,
+    keys: cfg.keyedKeys,
+    workers: cfg.keyedWorkers,
+    rounds: cfg.keyedRounds,
+    unlimited_jobs_per_s: unlimited,
+    unlimited_runs: runs.get(null)!,
+    limits: cfg.keyedLimits.map((limit) => {
+      const jobsPerS = median(runs.get(limit)!);
+      return { limit, jobs_per_s: jobsPerS, ratio: jobsPerS / unlimited, runs: runs.get(limit)! };
+    }),
+  };
+};
+
 const SCENARIOS: Record<string, Scenario> = {
   enqueue,
   drain,
@@ -447,6 +488,7 @@ const SCENARIOS: Record<string, Scenario> = {
   deep,
   load,
   fleet,
+  keyed,
 };
 
 /** A driver process for `id`, initialised as the leader (installs the schema) or a follower. */

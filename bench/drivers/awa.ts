@@ -5,6 +5,7 @@ import postgres from "postgres";
 import { Client, defineJob, insert, insertMany, migrate, withNoDelay } from "../../mod.ts";
 import { type Driver, type Handle, type JobArgs, serve } from "../lib/harness.mjs";
 import { npmVersion } from "../lib/versions.ts";
+import { setConcurrencyLimit } from "../../admin.ts";
 
 const SCHEMA = "awa";
 const QUEUE = "bench";
@@ -14,6 +15,10 @@ const PREFETCH = 500;
 let sql: postgres.Sql;
 const noop = defineJob<JobArgs>("bench_noop", { queue: QUEUE });
 let client: Client | undefined;
+/** Keys to spread inserts over (the keyed drain), none when 0; `inserted` picks the next one. */
+let keyCount = 0;
+let inserted = 0;
+const keyOpts = () => keyCount > 0 ? { concurrencyKey: `key-${inserted++ % keyCount}` } : {};
 
 async function install(): Promise<void> {
   await sql.unsafe(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`);
@@ -65,13 +70,20 @@ const driver: Driver = {
     };
   },
   async reset() {
+    keyCount = 0;
+    inserted = 0;
     await install();
   },
   async insertOne(args) {
-    await insert(sql, noop, args);
+    await insert(sql, noop, args, keyOpts());
   },
   async insertBatch(batch) {
-    await insertMany(sql, noop, batch.map((args) => ({ args })));
+    await insertMany(sql, noop, batch.map((args) => ({ args, ...keyOpts() })));
+  },
+  async concurrencyKeys(limit, keys) {
+    keyCount = limit === null ? 0 : keys;
+    inserted = 0;
+    await setConcurrencyLimit(sql, QUEUE, limit);
   },
   async startWorkers(workers: number, handle: Handle) {
     client = new Client(sql, {

@@ -31,6 +31,11 @@ export interface Config {
   fleetDrainJobs: number;
   fleetSoakRate: number;
   fleetSoakSeconds: number;
+  keyedJobs: number;
+  keyedKeys: number;
+  keyedLimits: number[];
+  keyedWorkers: number;
+  keyedRounds: number;
   scenarios: string[];
 }
 
@@ -44,6 +49,7 @@ export const ALL_SCENARIOS = [
   "deep",
   "load",
   "fleet",
+  "keyed",
 ];
 
 const QUICK: Omit<Config, "quick" | "durable" | "systems" | "out" | "scenarios"> = {
@@ -72,6 +78,11 @@ const QUICK: Omit<Config, "quick" | "durable" | "systems" | "out" | "scenarios">
   fleetDrainJobs: 1_000,
   fleetSoakRate: 200,
   fleetSoakSeconds: 1,
+  keyedJobs: 2_000,
+  keyedKeys: 1_000,
+  keyedLimits: [1, 4],
+  keyedWorkers: 64,
+  keyedRounds: 1,
 };
 
 const FULL: typeof QUICK = {
@@ -100,6 +111,11 @@ const FULL: typeof QUICK = {
   fleetDrainJobs: 50_000,
   fleetSoakRate: 1_000,
   fleetSoakSeconds: 20,
+  keyedJobs: 20_000,
+  keyedKeys: 1_000,
+  keyedLimits: [1, 4],
+  keyedWorkers: 64,
+  keyedRounds: 3,
 };
 
 const FLAG_KEYS: Record<string, keyof typeof QUICK> = {
@@ -128,9 +144,14 @@ const FLAG_KEYS: Record<string, keyof typeof QUICK> = {
   "fleet-drain-jobs": "fleetDrainJobs",
   "fleet-soak-rate": "fleetSoakRate",
   "fleet-soak-seconds": "fleetSoakSeconds",
+  "keyed-jobs": "keyedJobs",
+  "keyed-keys": "keyedKeys",
+  "keyed-limits": "keyedLimits",
+  "keyed-workers": "keyedWorkers",
+  "keyed-rounds": "keyedRounds",
 };
 
-const LIST_KEYS = new Set<string>(["drainWorkers", "loadRates", "fleetProcesses"]);
+const LIST_KEYS = new Set<string>(["drainWorkers", "loadRates", "fleetProcesses", "keyedLimits"]);
 
 export const USAGE = `deno task bench [flags]
 

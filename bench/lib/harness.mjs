@@ -43,7 +43,12 @@ import { createInterface } from "node:readline";
  *   startWorkers(workers: number, handle: Handle): Promise<Record<string, unknown> | void>,
  *   stopWorkers(): Promise<void>,
  *   close(): Promise<void>,
+ *   concurrencyKeys?(limit: number | null, keys: number): Promise<void>,
  * }} Driver
+ *
+ * `concurrencyKeys` (optional, for systems with fleet-wide per-key limits): until the next
+ * reset, spread inserted jobs round-robin over `keys` keys with at most `limit` running per key;
+ * null inserts without keys.
  */
 
 /** Wall-clock milliseconds with sub-millisecond resolution. */
@@ -147,6 +152,11 @@ export function serve(driver) {
       latencies = [];
       completed = 0;
       return { elapsed_ms: nowMs() - t };
+    },
+    async keys(req) {
+      if (!driver.concurrencyKeys) return { supported: false };
+      await driver.concurrencyKeys(req.limit, req.keys);
+      return { supported: true };
     },
     async enqueue_single(req) {
       const t = nowMs();

@@ -136,6 +136,25 @@ export function summarizeTargets(r: RunResult): Target[] {
       );
     }
   }
+
+  {
+    const name = "keyed drain at 1,000 keys ≥ 0.7× the unlimited drain";
+    const k = awa?.scenarios.keyed;
+    if (!k) out.push(na(name, "not measured in this run"));
+    else {
+      const other = k.keys !== 1000 ? ` (this run had ${k.keys} keys)` : "";
+      out.push(
+        judge(
+          name,
+          k.limits.every((l) => l.ratio >= 0.7),
+          `unlimited ${fmt(k.unlimited_jobs_per_s)}/s; ${
+            k.limits.map((l) => `limit ${l.limit} ${fmt(l.jobs_per_s)}/s = ${fmt(l.ratio, 2)}×`)
+              .join(", ")
+          }${other}`,
+        ),
+      );
+    }
+  }
   return out;
 }
 
@@ -240,6 +259,19 @@ export function runChecks(r: RunResult): RunResult["checks"] {
         "deep and shallow claim rates > 0",
         !!d && pos(d.deep_jobs_per_s) && pos(d.shallow_jobs_per_s),
         d ? `${fmt(d.deep_jobs_per_s)} vs ${fmt(d.shallow_jobs_per_s)} jobs/s` : "missing",
+      );
+    }
+    // Only Awa has fleet-wide concurrency keys in this suite; other drivers record nothing.
+    if (wanted.includes("keyed") && s.id === "awa") {
+      const k = sc.keyed;
+      add(
+        "keyed and unlimited drain rates > 0",
+        !!k && pos(k.unlimited_jobs_per_s) && k.limits.every((l) => pos(l.jobs_per_s)),
+        k
+          ? `unlimited ${fmt(k.unlimited_jobs_per_s)}, ${
+            k.limits.map((l) => `limit ${l.limit} ${fmt(l.jobs_per_s)}`).join(", ")
+          } jobs/s`
+          : "missing",
       );
     }
   }
@@ -432,6 +464,40 @@ export function renderMarkdown(r: RunResult, svgName: string): string {
             fmt(d.fill_ms / 1000),
           ];
         }),
+      ),
+    );
+  }
+
+  if (ran.some((s) => s.scenarios.keyed)) {
+    out.push("");
+    const k0 = ran.find((s) => s.scenarios.keyed)!.scenarios.keyed!;
+    out.push(
+      `## Keyed drain: ${k0.n} jobs spread round-robin over ${k0.keys} concurrency keys, next to the same drain without keys (${k0.workers} workers, median of ${k0.rounds} interleaved round(s))`,
+    );
+    out.push("");
+    out.push(
+      table(
+        ["System", "mode", "jobs/s", "÷ unlimited", "runs jobs/s"],
+        ran.filter((s) => s.scenarios.keyed).flatMap((s) => {
+          const k = s.scenarios.keyed!;
+          return [
+            [
+              s.label,
+              "no keys",
+              fmt(k.unlimited_jobs_per_s),
+              "1.00",
+              k.unlimited_runs.map((v) => fmt(v)).join(" "),
+            ],
+            ...k.limits.map((l) => [
+              s.label,
+              `limit ${l.limit}`,
+              fmt(l.jobs_per_s),
+              fmt(l.ratio, 2),
+              l.runs.map((v) => fmt(v)).join(" "),
+            ]),
+          ];
+        }),
+        2,
       ),
     );
   }

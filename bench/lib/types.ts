@@ -99,6 +99,19 @@ export interface ScenarioResults {
     shallow_jobs_per_s: number;
     ratio: number;
   };
+  /** the same drain without keys and with concurrency keys at each limit, rounds interleaved */
+  keyed?: KeyedResult;
+}
+
+export interface KeyedResult {
+  n: number;
+  keys: number;
+  workers: number;
+  rounds: number;
+  /** median over rounds, jobs/s */
+  unlimited_jobs_per_s: number;
+  unlimited_runs: number[];
+  limits: { limit: number; jobs_per_s: number; ratio: number; runs: number[] }[];
 }
 
 export interface SystemResult {

@@ -86,6 +86,29 @@ Deno.test({
 });
 
 Deno.test({
+  name: "cancelling a waiting job waits for its key's lock, so a release never loses its pick",
+  ...POOL_TEST,
+  async fn() {
+    const held = await insert(sql, tenantJob, { tenant: "lk", n: 0 });
+    const waiting = await insert(sql, tenantJob, { tenant: "lk", n: 1 });
+    let cancelled: Promise<boolean> | undefined;
+    let settled = false;
+    await sql.begin(async (tx) => {
+      // What a release holds while it picks the key's next waiters.
+      await tx`SELECT awa.key_lock('keyed', 'lk')`;
+      cancelled = cancelJob(sql, waiting.id).finally(() => (settled = true));
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(settled, false, "the cancel waits for the key");
+    });
+    assert.equal(await cancelled, true);
+    const run = await claim(sql, "keyed");
+    assert.deepEqual(run.map((c) => c.job_id), [held.id]);
+    await finish(sql, run);
+    assert.deepEqual(await claim(sql, "keyed"), [], "the cancelled job never runs");
+  },
+});
+
+Deno.test({
   name: "a queue limit set live overrides the kind's and admits waiting jobs at once",
   ...POOL_TEST,
   async fn() {

@@ -1,11 +1,19 @@
 -- Cancel a job that waits for its concurrency key: its row leaves key_waiting and a wide
 -- cancelled row goes into the current queue-ring slot (it never had an attempt). Returns false
--- when the job is not waiting.
+-- when the job is not waiting. The key's lock is taken first: a release of the key picks its
+-- next waiters and deletes them in one statement, and a waiter deleted between the two would
+-- leave the key with a free slot and its later waiters parked behind nobody.
 CREATE OR REPLACE FUNCTION {{schema}}.cancel_waiting_job(p_job_id bigint, p_reason text)
 RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   v {{schema}}.key_waiting;
 BEGIN
+  SELECT w.* INTO v FROM {{schema}}.key_waiting w WHERE w.job_id = p_job_id;
+  IF NOT FOUND THEN
+    RETURN false;
+  END IF;
+  PERFORM {{schema}}.key_lock(v.queue, v.concurrency_key);
+  -- A fresh statement after the lock: a release that held it may have admitted the job.
   DELETE FROM {{schema}}.key_waiting WHERE job_id = p_job_id RETURNING * INTO v;
   IF NOT FOUND THEN
     RETURN false;

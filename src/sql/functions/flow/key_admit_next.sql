@@ -1,8 +1,11 @@
 -- Admit the next waiting jobs of the given keys, as many as each key has room for, in the key's
 -- order, and append them to their lanes. The caller holds the locks of these keys (key_lock).
--- Returns how many jobs were admitted.
+-- Returns how many jobs were admitted. The queue's limit is joined once per key rather than
+-- looked up per row; waiting rows are deleted by the ctid the pick read under the key locks.
 CREATE OR REPLACE FUNCTION {{schema}}.key_admit_next(p_queues text[], p_keys text[])
-RETURNS int LANGUAGE plpgsql VOLATILE AS $$
+RETURNS int LANGUAGE plpgsql VOLATILE
+SET plan_cache_mode = force_generic_plan SET enable_seqscan = off
+AS $$
 DECLARE
   v_rows {{schema}}.key_waiting[];
   v_group record;
@@ -13,16 +16,17 @@ BEGIN
   WITH keys AS (
     SELECT DISTINCT x.q, x.k FROM unnest(p_queues, p_keys) AS x(q, k)
   ), room AS (
-    SELECT k.q, k.k, {{schema}}.key_limit(k.q, h.per_key) AS lim
+    SELECT k.q, k.k, coalesce(f.per_key, h.per_key) AS lim
     FROM keys k
+    LEFT JOIN {{schema}}.queue_flow f ON f.queue = k.q
     CROSS JOIN LATERAL (
       SELECT w.per_key FROM {{schema}}.key_waiting w
       WHERE w.queue = k.q AND w.concurrency_key = k.k ORDER BY w.seq LIMIT 1
     ) h
   ), picked AS (
-    SELECT w.job_id, r.lim FROM room r
+    SELECT w.ctid AS tid, r.lim FROM room r
     CROSS JOIN LATERAL (
-      SELECT w.job_id FROM {{schema}}.key_waiting w
+      SELECT w.ctid FROM {{schema}}.key_waiting w
       WHERE w.queue = r.q AND w.concurrency_key = r.k
       ORDER BY w.seq
       LIMIT CASE WHEN r.lim IS NOT NULL THEN greatest(r.lim - (
@@ -30,7 +34,7 @@ BEGIN
         WHERE a.queue = r.q AND a.concurrency_key = r.k), 0) END
     ) w
   ), gone AS (
-    DELETE FROM {{schema}}.key_waiting w USING picked p WHERE w.job_id = p.job_id
+    DELETE FROM {{schema}}.key_waiting w USING picked p WHERE w.ctid = p.tid
     RETURNING w AS body, p.lim
   ), admitted AS (
     INSERT INTO {{schema}}.key_admissions (job_id, queue, concurrency_key)
