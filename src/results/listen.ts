@@ -51,7 +51,7 @@ function isPostgresJsPool(db: Db): db is Sql {
 function sharedListen(db: Sql, schema: string): SharedListen {
   let bySchema = shared.get(db);
   if (!bySchema) shared.set(db, bySchema = new Map());
-  let entry = bySchema.get(schema);
+  const entry = bySchema.get(schema);
   if (entry) return entry;
   const waiters = new Set<ResultWaiter>();
   // Background failures of the shared connection need no report here: the poll covers them.
