@@ -1,19 +1,21 @@
 /**
  * insertAndWait round trip on an idle queue: the time from the call to its typed result, with
- * the worker in a second process (this script started with `--worker`). Two waiter setups:
- * - `warm`: something else on the waiter's pool already LISTENs (a Client or a subscription),
- *   so the wait shares the process's open LISTEN connection;
- * - `cold`: nothing else listens on the waiter's pool, so every call opens the LISTEN
- *   connection and closes it after the answer.
+ * the worker in a second process (this script started with `--worker`). Nothing else listens
+ * on the waiter's pool. Two kinds of call:
+ * - `warm`: back-to-back calls, which share the `@result` subscription the previous call left;
+ * - `cold`: each call comes after the subscription's linger (RESULT_LINGER_MS) has run out,
+ *   so it opens the LISTEN connection first, as the first call of a process does.
  *
- *   deno run -A bench/insert_and_wait.ts [--n 300]
+ *   deno run -A bench/insert_and_wait.ts [--n 300] [--rounds 3] [--cold 20]
  *
- * Uses DATABASE_URL (creates and drops the database `awa_bench_iaw`), else an embedded
- * PostgreSQL. Prints one line per setup: calls, p50, p95, p99 and max in ms.
+ * `--rounds` rounds of `--n` warm calls (after 20 discarded), then `--cold` cold calls (one
+ * linger apart, so about 5 s each). Uses DATABASE_URL (creates and drops the database
+ * `awa_bench_iaw`), else an embedded PostgreSQL. Prints each warm round's p50, p95, p99 and max
+ * in ms, their medians over the rounds, and the same figures for the cold calls.
  */
 import postgres from "postgres";
 import { Client, defineJob, insertAndWait, migrate, withNoDelay } from "../mod.ts";
-import { Notifier } from "../src/db/notifier.ts";
+import { RESULT_LINGER_MS } from "../src/results/listen.ts";
 import { startEmbeddedPostgres } from "../dev/embedded_postgres.ts";
 
 const echo = defineJob<{ n: number }, { n: number }>("bench_echo", { queue: "bench_iaw" });
@@ -37,6 +39,8 @@ const arg = (name: string, fallback: number) => {
   return i >= 0 ? Number(Deno.args[i + 1]) : fallback;
 };
 const n = arg("n", 300);
+const rounds = arg("rounds", 3);
+const coldCalls = arg("cold", 20);
 
 let serverUrl = Deno.env.get("DATABASE_URL");
 const embedded = serverUrl ? null : await startEmbeddedPostgres();
@@ -62,28 +66,55 @@ function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-async function measure(name: string): Promise<void> {
-  for (let i = 0; i < 20; i++) await insertAndWait(sql, echo, { n: i });
-  const ms: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const t0 = performance.now();
-    const r = await insertAndWait(sql, echo, { n: i });
-    ms.push(performance.now() - t0);
-    if (r.n !== i) throw new Error(`wrong result ${r.n} for ${i}`);
-  }
-  ms.sort((a, b) => a - b);
-  const f = (v: number) => v.toFixed(2);
-  console.log(
-    `insertAndWait ${name}: ${n} calls, p50 ${f(pct(ms, 50))} ms, p95 ${f(pct(ms, 95))} ms, ` +
-      `p99 ${f(pct(ms, 99))} ms, max ${f(ms[ms.length - 1])} ms`,
-  );
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const f = (v: number) => v.toFixed(2);
+
+/** p50, p95, p99 and max of `ms`. */
+function summary(ms: number[]): number[] {
+  const s = [...ms].sort((a, b) => a - b);
+  return [pct(s, 50), pct(s, 95), pct(s, 99), s[s.length - 1]];
 }
 
+function line(name: string, calls: number, [p50, p95, p99, max]: number[]): string {
+  return `insertAndWait ${name}: ${calls} calls, p50 ${f(p50)} ms, p95 ${f(p95)} ms, ` +
+    `p99 ${f(p99)} ms, max ${f(max)} ms`;
+}
+
+async function call(i: number): Promise<number> {
+  const t0 = performance.now();
+  const r = await insertAndWait(sql, echo, { n: i });
+  const ms = performance.now() - t0;
+  if (r.n !== i) throw new Error(`wrong result ${r.n} for ${i}`);
+  return ms;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 try {
-  const keep = await new Notifier(sql, "awa").subscribe("@bench_keepalive", () => {});
-  await measure("warm (shared LISTEN connection)");
-  await keep.unsubscribe();
-  await measure("cold (LISTEN connection per call)");
+  for (let i = 0; i < 20; i++) await call(i);
+  const warm: number[][] = [];
+  for (let round = 1; round <= rounds; round++) {
+    const ms: number[] = [];
+    for (let i = 0; i < n; i++) ms.push(await call(i));
+    warm.push(summary(ms));
+    console.log(line(`warm round ${round}`, n, warm[warm.length - 1]));
+  }
+  console.log(
+    line(
+      `warm, median of ${rounds} rounds,`,
+      n,
+      [0, 1, 2, 3].map((k) => median(warm.map((w) => w[k]))),
+    ),
+  );
+  const cold: number[] = [];
+  for (let i = 0; i < coldCalls; i++) {
+    // Past the linger the subscription and its LISTEN connection are gone.
+    await sleep(RESULT_LINGER_MS + 500);
+    cold.push(await call(i));
+  }
+  if (coldCalls > 0) {
+    console.log(line("cold (LISTEN connection opened by the call)", coldCalls, summary(cold)));
+  }
 } finally {
   await worker.stdin.close();
   await worker.status;

@@ -12,6 +12,7 @@ import {
   ValidationError,
 } from "../errors.ts";
 import type { JobRow } from "../storage/admin_jobs.ts";
+import { readJobEnd } from "../storage/results.ts";
 import type { Store } from "../storage/store.ts";
 
 /** Where a job stands for its waiter. */
@@ -31,11 +32,15 @@ function failureEntries(errors: unknown[] | null): JobFailureEntry[] {
   });
 }
 
-/** The outcome of one job row. */
-export function outcomeOf(row: JobRow): Outcome {
-  const id = Number(row.id);
-  if (row.state === "completed") return { done: true, kind: row.kind, result: row.result ?? null };
-  if (row.state === "cancelled" || row.state === "failed" || row.plane === "held") {
+/** The outcome of a job in `state` (with its result, errors and hold kind when it ended). */
+function outcomeIn(
+  id: number,
+  kind: string,
+  row: Pick<JobRow, "state" | "result" | "errors" | "hold_kind">,
+  held: boolean,
+): Outcome {
+  if (row.state === "completed") return { done: true, kind, result: row.result ?? null };
+  if (row.state === "cancelled" || row.state === "failed" || held) {
     const state = row.state === "cancelled" ? "cancelled" : "failed";
     const error = new JobFailedError(
       id,
@@ -43,9 +48,23 @@ export function outcomeOf(row: JobRow): Outcome {
       failureEntries(row.errors),
       row.hold_kind === "dlq",
     );
-    return { done: true, kind: row.kind, error };
+    return { done: true, kind, error };
   }
-  return { done: false, state: row.state, kind: row.kind };
+  return { done: false, state: row.state, kind };
+}
+
+/** The outcome of one job row. */
+export function outcomeOf(row: JobRow): Outcome {
+  return outcomeIn(Number(row.id), row.kind, row, row.plane === "held");
+}
+
+/**
+ * The outcome of job `id` of `kind` if it has ended, else null (also for an unknown id: only
+ * {@link readOutcome} tells the two apart).
+ */
+export async function readEnd(store: Store, id: number, kind: string): Promise<Outcome | null> {
+  const row = await readJobEnd(store, id);
+  return row === null ? null : outcomeIn(id, kind, row, row.hold_kind !== null);
 }
 
 /** The outcome of job `id`; {@link JobNotFoundError} when no plane holds it. */

@@ -18,7 +18,7 @@ import { addJobWaiter, removeJobWaiter } from "../storage/results.ts";
 import { type Store, storeOf } from "../storage/store.ts";
 import { checkInteger, checkOptions, describe } from "../validate.ts";
 import { listenForEnds } from "./listen.ts";
-import { checkKindMatches, readOutcome } from "./outcome.ts";
+import { checkKindMatches, readEnd, readOutcome } from "./outcome.ts";
 import { Wake } from "./wake.ts";
 
 /** Options of {@link waitForJob} (and the waiting part of `insertAndWait`). */
@@ -158,6 +158,9 @@ export async function runWait(p: PreparedWait, how: WaitStart, kind: string | nu
     target = String(id);
     if (listen !== null && how.registerAfterStart) await addJobWaiter(p.store, id, waiter, ttlMs);
     if (early.has(target)) onEnded(target);
+    // The job's kind once known: then a look reads only the planes of ended jobs, and the
+    // every-plane read (an unknown id, the state for a timeout) is left to the first and last.
+    let known = how.checkFirst ? null : kind;
     let read = how.checkFirst;
     for (;;) {
       if (!read) {
@@ -165,15 +168,22 @@ export async function runWait(p: PreparedWait, how: WaitStart, kind: string | nu
         p.signal?.throwIfAborted();
       }
       read = false;
-      const outcome = await readOutcome(p.store, id);
-      checkKindMatches(id, outcome, kind);
-      if (outcome.done) {
+      const last = Date.now() >= deadline;
+      let outcome = known === null ? null : await readEnd(p.store, id, known);
+      if (outcome === null && (known === null || last)) {
+        outcome = await readOutcome(p.store, id);
+        checkKindMatches(id, outcome, kind);
+        known = outcome.kind;
+      }
+      if (outcome?.done) {
         // The transition that notified deleted the registrations it saw.
         if (notified) registered = false;
         if ("error" in outcome) throw outcome.error;
         return outcome.result;
       }
-      if (Date.now() >= deadline) throw new JobWaitTimeoutError(id, p.timeoutMs, outcome.state);
+      if (last && outcome !== null) {
+        throw new JobWaitTimeoutError(id, p.timeoutMs, outcome.state);
+      }
     }
   } catch (err) {
     if (p.signal?.aborted && err === p.signal.reason) throw err;

@@ -35,3 +35,33 @@ export async function removeJobWaiter(store: Store, jobId: number, waiter: strin
     [String(jobId), waiter],
   );
 }
+
+/** How a job ended, as {@link readJobEnd} reads it. */
+export interface JobEndRow {
+  state: string;
+  result: unknown;
+  errors: unknown[] | null;
+  hold_kind: string | null;
+}
+
+/**
+ * How job `jobId` ended: its row in the planes only an ended job is in (finished, held,
+ * history), or null while it has not ended (or is unknown). A waiter reads this after each
+ * notice and poll; the full lookup (`jobRows`) reads every plane and costs several times more.
+ */
+export async function readJobEnd(store: Store, jobId: number): Promise<JobEndRow | null> {
+  const rows = await store.run<JobEndRow>(
+    "readJobEnd",
+    `SELECT t.state::text AS state, t.result, t.errors, NULL::text AS hold_kind
+    FROM {{schema}}.done_entries t WHERE t.job_id = $1::bigint
+    UNION ALL
+    SELECT 'failed', NULL, h.errors, h.hold_kind
+    FROM {{schema}}.dlq_entries h WHERE h.job_id = $1::bigint
+    UNION ALL
+    SELECT j.state::text, j.result, j.errors, NULL
+    FROM {{schema}}.job_history j WHERE j.job_id = $1::bigint
+    LIMIT 1`,
+    [String(jobId)],
+  );
+  return rows[0] ?? null;
+}

@@ -151,6 +151,31 @@ Deno.test("notifier: one LISTEN connection per pool; channels counted; the last 
   }
 });
 
+Deno.test("notifier: a subscriber arriving while the last one leaves hears its notices", async () => {
+  const pool = ownPool();
+  try {
+    const n = new Notifier(pool, "awa", { checkIntervalMs: 0 });
+    for (let round = 0; round < 5; round++) {
+      const old = await n.subscribe("hub", () => {});
+      const oldPid = await waitFor("the old backend pid", () => n.stats().backendPid);
+      // Not awaited: the old connection is still closing when the new subscriber arrives.
+      const leaving = old.unsubscribe();
+      const got: string[] = [];
+      const fresh = await n.subscribe("hub", (p) => void got.push(p));
+      const pid = await waitFor("the new backend pid", () => n.stats().backendPid);
+      assert.notEqual(pid, oldPid, "a closing connection is never reused");
+      await pool`SELECT pg_notify(awa.notify_channel('hub'), ${`r${round}`})`;
+      await waitFor("the new subscriber hears it", () => got.length === 1);
+      assert.deepEqual(got, [`r${round}`]);
+      await leaving;
+      await fresh.unsubscribe();
+    }
+    await waitFor("no LISTEN backend left", async () => (await listenBackends(pool)).length === 0);
+  } finally {
+    await pool.end();
+  }
+});
+
 Deno.test("notifier: a subscription the server refuses fails and leaves no connection open", async () => {
   const url = new URL(t.url);
   url.pathname = "/awa_no_such_database";
