@@ -18,7 +18,6 @@ SET enable_hashjoin = off SET enable_mergejoin = off
 AS $$
 DECLARE
   v_lane record;
-  v_cursor bigint;
   v_remaining int := p_max;
   v_free int := CASE WHEN p_free IS NOT NULL THEN greatest(p_free, 0) END;
   v_now timestamptz := clock_timestamp();
@@ -41,8 +40,15 @@ BEGIN
       SELECT ln.priority AS prio, ln.enqueue_shard AS shard FROM {{schema}}.lanes ln
       WHERE ln.queue = p_queue
     ) l
-    -- The cursor once per lane; as an index condition it would be re-evaluated per partition.
-    CROSS JOIN LATERAL (SELECT {{schema}}.lane_cursor(p_queue, l.prio, l.shard) AS c OFFSET 0) cur
+    -- The cursor once per lane (as an index condition it would be re-evaluated per partition),
+    -- written out rather than a lane_cursor call: a subquery of this cached plan is only
+    -- rescanned per lane, where each call started an executor over 16 partitions of its own.
+    CROSS JOIN LATERAL (
+      SELECT coalesce((
+        SELECT max(e.next_lane_seq) FROM {{schema}}.claim_emissions e
+        WHERE e.queue = p_queue AND e.priority = l.prio AND e.enqueue_shard = l.shard
+      ), 0) AS c OFFSET 0
+    ) cur
     CROSS JOIN LATERAL (
       SELECT r.run_at FROM {{schema}}.ready_entries r
       WHERE r.queue = p_queue AND r.priority = l.prio AND r.enqueue_shard = l.shard
@@ -63,19 +69,21 @@ BEGIN
     EXIT WHEN v_remaining <= 0;
     CONTINUE WHEN NOT pg_try_advisory_xact_lock({{schema}}.lane_key(p_queue, v_lane.prio, v_lane.shard, 2));
 
-    v_cursor := {{schema}}.lane_cursor(p_queue, v_lane.prio, v_lane.shard);
-
-    -- Take the slot of the lowest unclaimed row at or above the fresh cursor, and only the run of
-    -- rows in that slot that precedes any row of another slot: the emission then covers exactly
-    -- the rows it claims.
+    -- Take the slot of the lowest unclaimed row at or above the lane's cursor, and only the run
+    -- of rows in that slot that precedes any row of another slot: the emission then covers
+    -- exactly the rows it claims. The cursor is read in this statement, after the lane's claim
+    -- lock is held (a fresh snapshot: every earlier claim of the lane has committed).
     RETURN QUERY
-    WITH cand AS (
+    WITH cur AS MATERIALIZED (
+      SELECT coalesce(max(e.next_lane_seq), 0) AS c FROM {{schema}}.claim_emissions e
+      WHERE e.queue = p_queue AND e.priority = v_lane.prio AND e.enqueue_shard = v_lane.shard
+    ), cand AS (
       SELECT r.ready_slot, r.lane_seq, r.job_id, r.run_lease, r.attempt, r.max_attempts, r.kind,
         r.args, r.created_at, r.run_at, r.tags, r.metadata, r.errors, r.progress, r.unique_key,
         r.unique_states
       FROM {{schema}}.ready_entries r
       WHERE r.queue = p_queue AND r.priority = v_lane.prio AND r.enqueue_shard = v_lane.shard
-        AND r.lane_seq >= v_cursor
+        AND r.lane_seq >= (SELECT cur.c FROM cur)
         AND NOT EXISTS (
           SELECT 1 FROM {{schema}}.ready_tombstones t
           WHERE t.ready_slot = r.ready_slot AND t.queue = r.queue AND t.priority = r.priority
