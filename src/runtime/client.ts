@@ -12,6 +12,7 @@ import {
   JobCancelledError,
   JobRescuedError,
   ShutdownAbortError,
+  TimeoutError,
   ValidationError,
 } from "../errors.ts";
 import { checkQueue, type JobDefinition } from "../job.ts";
@@ -147,6 +148,15 @@ const CLIENT_OPTION_KEYS = [
 
 /** Least time pending outcomes get at shutdown, in ms, when the handler deadline has passed. */
 const SHUTDOWN_OUTCOME_GRACE_MS = 5000;
+/** Time the steps after the handlers and outcomes (stopping services, closing sessions) get, in ms. */
+const SHUTDOWN_CLEANUP_MS = 5000;
+/** Least wait for a shutdown step, in ms, once the cleanup budget is spent. */
+const SHUTDOWN_STEP_MIN_MS = 250;
+
+/** postgres.js `end()` options that close connections by `by` (ms since the epoch). */
+function endIn(by: number): { timeout: number } {
+  return { timeout: Math.max(0.25, (by - Date.now()) / 1000) };
+}
 
 /** `failed`: `start()` was refused (schema check); nothing runs, `shutdown()` closes pools. */
 type State = "new" | "failed" | "running" | "stopping" | "stopped";
@@ -500,7 +510,11 @@ export class Client {
   /**
    * Stop claiming, let in-flight handlers finish for up to `timeoutMs`, then abort the rest and
    * release their attempts (not counted as attempts) so another worker runs them; their
-   * handlers see `ctx.signal.reason` as a `ShutdownAbortError`. Safe to call more than once.
+   * handlers see `ctx.signal.reason` as a `ShutdownAbortError`. Outcomes still being committed
+   * get at least 5 s more. Every step that waits on the database is bounded (5 s each, one
+   * shared 5 s for closing services and sessions), so a database that stops answering cannot
+   * hold shutdown past about `timeoutMs` + 25 s; a step cut short is reported as a
+   * `TimeoutError` `error` event. Safe to call more than once.
    * Omit `options` for the defaults; `null`, unknown keys and a `timeoutMs` outside
    * 0–86 400 000 throw a `ValidationError`.
    */
@@ -522,8 +536,12 @@ export class Client {
 
   async #stop(timeoutMs: number): Promise<void> {
     const core = this.#core;
-    await Promise.all(this.#dispatchers.map((d) => d.stop()));
     const deadline = Date.now() + timeoutMs;
+    await this.#shutdownStep(
+      "stop claiming",
+      Promise.all(this.#dispatchers.map((d) => d.stop())),
+      Math.max(deadline, Date.now() + SHUTDOWN_CLEANUP_MS),
+    );
     while (core.attempts.size > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, Math.min(20, Math.max(1, deadline - Date.now()))));
     }
@@ -535,32 +553,77 @@ export class Client {
         a.released = true;
         a.controller.abort(new ShutdownAbortError());
       }
-      try {
-        await finalizeAttempts(core.store, leftovers.map(releaseItemOf));
-      } catch (err) {
-        core.emitError(err, "release attempts at shutdown");
-      }
+      await this.#shutdownStep(
+        "release attempts at shutdown",
+        finalizeAttempts(core.store, leftovers.map(releaseItemOf)),
+        Date.now() + SHUTDOWN_CLEANUP_MS,
+      );
       for (const a of leftovers) core.untrack(a);
     }
     // Outcomes still retrying (the database is unreachable) get until the shutdown deadline,
     // and at least a few seconds; one that gives up leaves its job to rescue, which runs it
     // again (the documented window between a handler's return and its outcome's commit).
-    await core.completer.drained(Math.max(deadline, Date.now() + SHUTDOWN_OUTCOME_GRACE_MS));
+    const giveUpAt = Math.max(deadline, Date.now() + SHUTDOWN_OUTCOME_GRACE_MS);
+    await this.#shutdownStep(
+      "commit outcomes at shutdown",
+      core.completer.drained(giveUpAt),
+      giveUpAt + SHUTDOWN_CLEANUP_MS,
+    );
     for (const d of this.#dispatchers) d.close();
-    await this.#overrides?.stop();
     if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
     this.#cron.stop();
-    await this.#maintenance?.stop();
+    // The rest shares one budget: a database that stops answering now cannot hold shutdown.
+    const cleanupBy = Date.now() + SHUTDOWN_CLEANUP_MS;
+    await this.#shutdownStep("stop override refresh", this.#overrides?.stop(), cleanupBy);
+    await this.#shutdownStep("stop maintenance", this.#maintenance?.stop(), cleanupBy);
     endCronWaits(core.instanceId);
-    await this.#lockSql?.end({ timeout: 5 });
-    await Promise.all(this.#subscriptions.splice(0).map((s) => s.unsubscribe()));
-    try {
-      await deregisterRuntime(core.store, core.instanceId);
-    } catch (err) {
-      core.emitError(err, "deregister runtime");
-    }
+    await this.#shutdownStep(
+      "close leader lock session",
+      this.#lockSql?.end(endIn(cleanupBy)),
+      cleanupBy,
+    );
+    await this.#shutdownStep(
+      "unsubscribe",
+      Promise.all(this.#subscriptions.splice(0).map((s) => s.unsubscribe())),
+      cleanupBy,
+    );
+    await this.#shutdownStep(
+      "deregister runtime",
+      deregisterRuntime(core.store, core.instanceId),
+      cleanupBy,
+    );
     this.#state = "stopped";
-    if (this.#ownsSql) await core.sql.end({ timeout: 5 });
+    if (this.#ownsSql) await core.sql.end(endIn(cleanupBy));
+  }
+
+  /**
+   * Wait for one step of shutdown until `by` (ms since the epoch), and at least
+   * {@link SHUTDOWN_STEP_MIN_MS}. A step that fails is reported as an `error` event at `where`;
+   * one still running then is reported as a `TimeoutError` at `shutdown: where` and left
+   * behind (its later failure is not reported), so shutdown never hangs on the database.
+   */
+  async #shutdownStep(where: string, step: Promise<unknown> | undefined, by: number) {
+    if (!step) return;
+    let late = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const waitMs = Math.max(SHUTDOWN_STEP_MIN_MS, by - Date.now());
+    const finished = step.then(() => true, (err) => {
+      if (!late) this.#core.emitError(err, where);
+      return true;
+    });
+    const timedOut = new Promise<false>((r) => timer = setTimeout(() => r(false), waitMs));
+    const done = await Promise.race([finished, timedOut]);
+    clearTimeout(timer);
+    if (done) return;
+    late = true;
+    this.#core.emitError(
+      new TimeoutError(
+        `shutdown step "${where}" was still waiting on the database after ${
+          Math.round(waitMs)
+        } ms; shutdown went on without it`,
+      ),
+      `shutdown: ${where}`,
+    );
   }
 
   /** `await using client = new Client(...)` shuts down with the default timeout. */

@@ -3,7 +3,14 @@
  * counted, completed elsewhere; the late outcome is dropped), and loss of the LISTEN connection.
  */
 import assert from "node:assert/strict";
-import { Client, defineJob, insert, type Job, ShutdownAbortError } from "../../mod.ts";
+import {
+  Client,
+  defineJob,
+  insert,
+  type Job,
+  ShutdownAbortError,
+  TimeoutError,
+} from "../../mod.ts";
 import { LISTEN_APPLICATION_NAME } from "../../src/db/notifier.ts";
 import { testDatabase } from "../support/db.ts";
 import {
@@ -197,6 +204,61 @@ Deno.test({
     }
     const unexpected = errors.filter((e) => !/listen|terminat|57P01/i.test(JSON.stringify(e)));
     assert.deepEqual(unexpected, []);
+  },
+});
+
+Deno.test({
+  name: "shutdown is bounded when the database stops answering its cleanup statements",
+  ...POOL_TEST,
+  async fn() {
+    const job = defineJob<{ n: number }>("bounded", { queue: "bounded" });
+    const pool = t.connect();
+    const client = new Client(pool, { queues: { bounded: {} }, ...TIMINGS });
+    client.work(job, () => "ok");
+    const errors: { where: string; error: unknown }[] = [];
+    client.on("error", (e) => void errors.push(e));
+    await client.start();
+    const done = await insert(sql, job, { n: 1 });
+    await waitFor("the job ran", async () => (await jobState(sql, done.id))?.state === "completed");
+    // Shutdown's last steps (leader bookkeeping, deregistering) write awa.runtime_instances:
+    // a session holding it locked makes them wait for good.
+    let release!: () => void;
+    const released = new Promise<void>((r) => release = r);
+    let locked!: () => void;
+    const isLocked = new Promise<void>((r) => locked = r);
+    const holder = sql.begin(async (tx) => {
+      await tx`LOCK TABLE awa.runtime_instances IN ACCESS EXCLUSIVE MODE`;
+      locked();
+      await released;
+    });
+    try {
+      await isLocked;
+      const t0 = Date.now();
+      await client.shutdown({ timeoutMs: 0 });
+      const ms = Date.now() - t0;
+      // Outcome grace (idle here), then the shared 5 s cleanup budget and the 250 ms minimum
+      // of each later step.
+      assert.ok(ms >= 4000 && ms < 12_000, `shutdown took ${ms} ms`);
+      const late = errors.filter((e) => e.where.startsWith("shutdown: "));
+      assert.ok(late.length > 0, JSON.stringify(errors.map((e) => e.where)));
+      for (const e of late) {
+        assert.ok(e.error instanceof TimeoutError, String(e.error));
+        assert.equal((e.error as TimeoutError).code, "TIMEOUT");
+      }
+      assert.ok(
+        late.some((e) => e.where === "shutdown: deregister runtime"),
+        JSON.stringify(late.map((e) => e.where)),
+      );
+      const before = errors.length;
+      release();
+      await holder;
+      await sleep(300);
+      assert.equal(errors.length, before, "an abandoned step reports nothing afterwards");
+    } finally {
+      release();
+      await holder.catch(() => {});
+      await pool.end({ timeout: 1 });
+    }
   },
 });
 
