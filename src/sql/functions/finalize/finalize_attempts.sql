@@ -62,6 +62,83 @@ BEGIN
   -- Likewise for flow nodes (follow-ups, flows, batches): the hook runs only when some exist.
   v_any_flow := EXISTS (SELECT 1 FROM {{schema}}.flow_nodes n WHERE n.state = 'released');
 
+  -- Plain completions (every worker flush of a healthy queue) take a shorter statement: it
+  -- writes what the general one writes for them, a closure and a done row per attempt, but
+  -- plans no body read, unique, retry, DLQ or flow steps, whose relations a generic plan would
+  -- lock and set up on every call. A batch that took unique claims goes the general way.
+  IF NOT p_try AND NOT v_any_state AND NOT v_any_keyed AND NOT v_any_flow
+    AND NOT EXISTS (
+      SELECT 1 FROM jsonb_array_elements(v_items) x
+      WHERE x ->> 'outcome' IS DISTINCT FROM 'completed'
+        OR coalesce(x ->> 'state', 'completed') <> 'completed'
+    )
+    AND NOT EXISTS (
+      SELECT 1 FROM (
+        SELECT DISTINCT x.claim_slot, x.batch_id
+        FROM jsonb_to_recordset(v_items) AS x(claim_slot smallint, batch_id bigint)
+      ) k
+      JOIN {{schema}}.claim_batches b ON b.batch_id = k.batch_id AND b.claim_slot = k.claim_slot
+      WHERE b.has_unique
+    )
+  THEN
+    RETURN QUERY
+    WITH items AS MATERIALIZED (
+      SELECT DISTINCT ON (i.batch_id, i.idx) i.*
+      FROM jsonb_to_recordset(v_items) AS i(
+        claim_slot smallint, batch_id bigint, idx int, job_id bigint, run_lease bigint,
+        result jsonb
+      )
+      ORDER BY i.batch_id, i.idx
+    ), batches AS MATERIALIZED (
+      -- One row per batch, probed by key (OFFSET 0 keeps each probe a parameterized index
+      -- scan). The arrays are copied out once: a TOASTed array would be detoasted again by
+      -- each subscript. `closed` is the batch's closed receipts as one multirange.
+      SELECT b.*
+      FROM (SELECT DISTINCT i.claim_slot, i.batch_id FROM items i) k
+      CROSS JOIN LATERAL (
+        SELECT b.claim_slot, b.batch_id, b.ready_slot, b.queue, b.priority, b.claimed_at,
+          b.job_ids || '{}'::bigint[] AS job_ids, b.run_leases || '{}'::bigint[] AS run_leases,
+          b.attempts || '{}'::smallint[] AS attempts,
+          (SELECT range_agg(c.receipt_ranges) FROM {{schema}}.claim_closures c
+            WHERE c.claim_slot = b.claim_slot
+              AND c.receipt_ranges && {{schema}}.receipt_block(b.batch_id)) AS closed
+        FROM {{schema}}.claim_batches b
+        WHERE b.claim_slot = k.claim_slot AND b.batch_id = k.batch_id
+        OFFSET 0
+      ) b
+    ), live AS MATERIALIZED (
+      SELECT i.claim_slot, i.job_id, i.run_lease, i.result, b.ready_slot, b.queue, b.priority,
+        b.attempts[i.idx + 1] AS attempt, b.claimed_at,
+        {{schema}}.receipt_id(i.batch_id, i.idx) AS receipt
+      FROM items i
+      JOIN batches b ON b.claim_slot = i.claim_slot AND b.batch_id = i.batch_id
+      WHERE b.job_ids[i.idx + 1] = i.job_id AND b.run_leases[i.idx + 1] = i.run_lease
+        AND NOT coalesce(b.closed @> {{schema}}.receipt_id(i.batch_id, i.idx), false)
+    ), closed AS (
+      INSERT INTO {{schema}}.claim_closures (claim_slot, ready_slot, outcome, closed_count,
+        receipt_ranges)
+      SELECT l.claim_slot, l.ready_slot, 'completed', count(*),
+        range_agg(int8range(l.receipt, l.receipt + 1))
+      FROM live l
+      GROUP BY l.claim_slot, l.ready_slot
+    ), done AS (
+      INSERT INTO {{schema}}.done_entries (
+        ready_slot, job_id, run_lease, queue, priority, state, attempt, attempted_at, finalized_at,
+        result
+      )
+      SELECT l.ready_slot, l.job_id, l.run_lease, l.queue, l.priority, 'completed', l.attempt,
+        l.claimed_at, clock_timestamp(), l.result
+      FROM live l
+    ), waiter_notice AS (
+      SELECT {{schema}}.notify_waiters(array_agg(l.job_id)) AS sent FROM live l
+    )
+    SELECT l.job_id, l.run_lease, 'completed'::text, 'completed'::text, NULL::text,
+      NULL::timestamptz, l.queue, NULL::text, l.attempt, NULL::smallint
+    FROM live l
+    WHERE (SELECT count(*) FROM waiter_notice) >= 0;
+    RETURN;
+  END IF;
+
   -- A fresh statement: closures committed by whoever held a lock before us are visible now.
   -- MATERIALIZED: the ready-row join below must see lane_seq as a plain value to use the
   -- lane-first primary key, not an expression over two relations.
