@@ -2,12 +2,20 @@
  * Start records of held (prefetched) attempts. A held attempt's handler runs only after the
  * database knows it started: rescue hands never-started held attempts back uncounted, and a
  * started one must count even when its handler crashes the process. Starts that come in while
- * a write is in flight go out together in the next one, so a busy queue pays one round trip per
+ * writes are in flight go out together in the next one, so a busy queue pays one round trip per
  * group of starts, not per job.
  * @module
  */
 import { recordStarts, type SlotReceipt } from "../storage/claims.ts";
 import type { Store } from "../storage/store.ts";
+
+/**
+ * Start writes in flight at once. Each worker waits one of them before each held job, so a
+ * single lane made every group wait out the previous group's round trip as well as its own; a
+ * few lanes keep that wait near one round trip under load. The bound keeps a burst of starts
+ * from taking the whole connection pool.
+ */
+export const MAX_START_WRITES = 3;
 
 interface PendingStart {
   receipt: SlotReceipt;
@@ -20,7 +28,7 @@ export class StartRecorder {
   #store: Store;
   #instanceId: string;
   #queue: PendingStart[] = [];
-  #flushing = false;
+  #inFlight = 0;
   #pumpQueued = false;
 
   constructor(store: Store, instanceId: string) {
@@ -37,27 +45,27 @@ export class StartRecorder {
         this.#pumpQueued = true;
         queueMicrotask(() => {
           this.#pumpQueued = false;
-          void this.#pump();
+          this.#pump();
         });
       }
     });
   }
 
-  async #pump(): Promise<void> {
-    if (this.#flushing) return;
-    this.#flushing = true;
-    try {
-      while (this.#queue.length > 0) {
-        const batch = this.#queue.splice(0);
-        try {
-          await recordStarts(this.#store, this.#instanceId, batch.map((p) => p.receipt));
+  #pump(): void {
+    while (this.#queue.length > 0 && this.#inFlight < MAX_START_WRITES) {
+      const batch = this.#queue.splice(0);
+      this.#inFlight++;
+      recordStarts(this.#store, this.#instanceId, batch.map((p) => p.receipt)).then(
+        () => {
           for (const p of batch) p.resolve();
-        } catch (err) {
+        },
+        (err) => {
           for (const p of batch) p.reject(err);
-        }
-      }
-    } finally {
-      this.#flushing = false;
+        },
+      ).finally(() => {
+        this.#inFlight--;
+        this.#pump();
+      });
     }
   }
 }
