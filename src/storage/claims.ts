@@ -35,17 +35,30 @@ export interface SlotReceipt {
   receipt: string;
 }
 
+// Timestamps travel as epoch milliseconds (floored, so the same instant a Date parsed from the
+// text form holds): parsing four timestamp strings per row was the largest part of the client's
+// cost of a claim, about 1.6 ms of a 250-row claim's 10 ms.
 const CLAIM_BATCH_SQL = `SELECT claim_slot, batch_id::text, idx, job_id::text, run_lease::text,
-  attempt, max_attempts, kind, args, priority, created_at, run_at, to_jsonb(tags) AS tags,
-  metadata, errors, progress, claimed_at, deadline_at, held
+  attempt, max_attempts, kind, args, priority,
+  floor(extract(epoch FROM created_at) * 1000)::float8 AS created_ms,
+  floor(extract(epoch FROM run_at) * 1000)::float8 AS run_ms, to_jsonb(tags) AS tags,
+  metadata, errors, progress, floor(extract(epoch FROM claimed_at) * 1000)::float8 AS claimed_ms,
+  floor(extract(epoch FROM deadline_at) * 1000)::float8 AS deadline_ms, held
 FROM {{schema}}.claim_batch($1, $2, $3, $4, $5::uuid, $6)`;
+
+type WireRow = Omit<ClaimedRow, "created_at" | "run_at" | "claimed_at" | "deadline_at"> & {
+  created_ms: number;
+  run_ms: number;
+  claimed_ms: number;
+  deadline_ms: number | null;
+};
 
 /**
  * Claim up to `max` jobs of `queue` for runtime `instanceId` (one round trip). The first `free`
  * rows start at once; the rest come back `held` (prefetch). Started rows come before held ones.
  * `deadlineS` is the handler deadline and `agingS` the priority aging interval, in seconds.
  */
-export function claimBatch(
+export async function claimBatch(
   store: Store,
   queue: string,
   max: number,
@@ -54,7 +67,7 @@ export function claimBatch(
   instanceId: string,
   free: number = max,
 ): Promise<ClaimedRow[]> {
-  return store.run<ClaimedRow>("claimBatch", CLAIM_BATCH_SQL, [
+  const rows = await store.run<WireRow>("claimBatch", CLAIM_BATCH_SQL, [
     queue,
     max,
     deadlineS,
@@ -62,6 +75,13 @@ export function claimBatch(
     instanceId,
     free,
   ]);
+  return rows.map(({ created_ms, run_ms, claimed_ms, deadline_ms, ...row }) => ({
+    ...row,
+    created_at: new Date(created_ms),
+    run_at: new Date(run_ms),
+    claimed_at: new Date(claimed_ms),
+    deadline_at: deadline_ms === null ? null : new Date(deadline_ms),
+  }));
 }
 
 /**
