@@ -9,6 +9,7 @@
 import postgres, { type Sql } from "postgres";
 import { toExecutor } from "../db/executor.ts";
 import { checkOptionalObject, HOUR_MS, intIn } from "../runtime/options.ts";
+import { settleWithin } from "../runtime/settle_within.ts";
 import { markLeader, unmarkLeader } from "../storage/maintenance.ts";
 import { type Store, storeOf } from "../storage/store.ts";
 import {
@@ -235,20 +236,16 @@ export class Leader {
     const check = holdsLeaderLock(this.#deps.sql, term);
     // A late answer still counts.
     check.then((held) => held && this.#term === term && this.confirm(sentAt), () => {});
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<"timeout">((r) => timer = setTimeout(() => r("timeout"), ms));
     try {
-      const held = await Promise.race([check, timeout]);
-      if (held === false) throw new LeadershipLost(term);
-      if (held === true) {
+      const answer = await settleWithin(check, ms);
+      if (answer.done && !answer.value) throw new LeadershipLost(term);
+      if (answer.done) {
         this.#pingFailures = 0;
         return;
       }
     } catch (err) {
       if (err instanceof LeadershipLost) throw err;
       if (worthReporting(++this.#pingFailures)) this.#deps.emitError(err, "leader check");
-    } finally {
-      clearTimeout(timer);
     }
     if (Date.now() - this.#confirmedAt > Math.max(3 * ms, 1000)) throw new LeadershipLost(term);
   }

@@ -59,6 +59,7 @@ import {
   resolveShutdown,
 } from "./options.ts";
 import { runtimePoolOptions } from "./pool.ts";
+import { settleWithin } from "./settle_within.ts";
 import { buildWeightedPool, type WeightedPool } from "./weighted_pool.ts";
 import { isOverridesNotice, OverrideRefresher, overrideRefreshMs } from "./overrides.ts";
 import type {
@@ -605,16 +606,11 @@ export class Client {
   async #shutdownStep(where: string, step: Promise<unknown> | undefined, by: number) {
     if (!step) return;
     let late = false;
-    let timer: ReturnType<typeof setTimeout> | undefined;
     const waitMs = Math.max(SHUTDOWN_STEP_MIN_MS, by - Date.now());
-    const finished = step.then(() => true, (err) => {
+    const finished = step.then(() => undefined, (err) => {
       if (!late) this.#core.emitError(err, where);
-      return true;
     });
-    const timedOut = new Promise<false>((r) => timer = setTimeout(() => r(false), waitMs));
-    const done = await Promise.race([finished, timedOut]);
-    clearTimeout(timer);
-    if (done) return;
+    if ((await settleWithin(finished, waitMs)).done) return;
     late = true;
     this.#core.emitError(
       new TimeoutError(
