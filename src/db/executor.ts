@@ -397,6 +397,15 @@ function withoutHoles<R extends ArrayLike<unknown>>(rows: R): R {
   }) as unknown as R;
 }
 
+/**
+ * Statements with parameters run as named prepared statements. postgres.js sends an unnamed one
+ * in two round trips (describe, then bind and execute); a named one is described once per
+ * connection and then runs in one. Statement texts come from a fixed set (the admin job listing
+ * varies only in which filters it has), so the per-connection cache stays small. A pool created with `prepare: false` (pgbouncer in transaction mode) still gets
+ * unnamed statements: postgres.js honours the pool's setting over this one.
+ */
+const NAMED = { prepare: true } as const;
+
 function postgresJsExecutor(sql: Sql | TransactionSql): Executor {
   const inTx = typeof (sql as TransactionSql).savepoint === "function";
   const canBegin = typeof (sql as Sql).begin === "function";
@@ -404,7 +413,8 @@ function postgresJsExecutor(sql: Sql | TransactionSql): Executor {
   const ex: Executor = {
     identity: sql,
     query: <T>(text: string, params: unknown[] = []) =>
-      sql.unsafe(text, params as never[]).then(withoutHoles) as unknown as Promise<T[]>,
+      (params.length === 0 ? sql.unsafe(text) : sql.unsafe(text, params as never[], NAMED))
+        .then(withoutHoles) as unknown as Promise<T[]>,
     atomic: (fn) => {
       if (inTx) return fn(ex);
       if (canBegin) return (sql as Sql).begin((tx) => fn(postgresJsExecutor(tx))) as never;
