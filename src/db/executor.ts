@@ -401,8 +401,9 @@ function withoutHoles<R extends ArrayLike<unknown>>(rows: R): R {
  * Statements with parameters run as named prepared statements. postgres.js sends an unnamed one
  * in two round trips (describe, then bind and execute); a named one is described once per
  * connection and then runs in one. Statement texts come from a fixed set (the admin job listing
- * varies only in which filters it has), so the per-connection cache stays small. A pool created with `prepare: false` (pgbouncer in transaction mode) still gets
- * unnamed statements: postgres.js honours the pool's setting over this one.
+ * varies only in which filters it has), so the per-connection cache stays small. A pool created
+ * with `prepare: false` (pgbouncer in transaction mode) still gets unnamed statements:
+ * postgres.js honours the pool's setting over this one.
  */
 const NAMED = { prepare: true } as const;
 
