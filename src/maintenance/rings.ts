@@ -1,8 +1,11 @@
 /**
  * Rings: prune then rotate the queue and claim rings. Prune truncates the oldest slot once
  * every claim it issued is closed, carrying its few live rows forward into the current slot;
- * rotation moves the ring's cursor on so that slots age out. Runs every second by default:
- * terminal rows live for 16 rotations.
+ * rotation moves the ring's cursor on so that slots age out. Runs every 5 s by default: terminal
+ * rows live for 16 rotations (80 s). Each prune's TRUNCATE invalidates the cached plans that name
+ * the partitioned tables, so every pooled connection plans its claim, insert and finalize
+ * statements again; at one prune per second that replanning was the largest part of latency under
+ * steady load (soak p95 at 1000 jobs/s 37–45 ms at 1 s against 28–29 ms at 4 s).
  * @module
  */
 import { checkOptionalObject, HOUR_MS, intIn } from "../runtime/options.ts";
@@ -13,7 +16,7 @@ import type { MaintenanceService } from "./service.ts";
 
 /** Options of ring maintenance, under `maintenance.rings`. Unknown keys are rejected. */
 export interface RingsOptions {
-  /** Time between prune-and-rotate runs, in ms, 1 to 1 hour. Default 1000. */
+  /** Time between prune-and-rotate runs, in ms, 1 to 1 hour. Default 5000. */
   intervalMs?: number;
 }
 
@@ -72,7 +75,7 @@ export const rings: MaintenanceService<"rings", RingsOptions, Required<RingsOpti
     name: "rings",
     resolve(options, field) {
       const o = checkOptionalObject(options, field, ["intervalMs"]);
-      return { intervalMs: intIn(o.intervalMs, `${field}.intervalMs`, 1, HOUR_MS, 1000) };
+      return { intervalMs: intIn(o.intervalMs, `${field}.intervalMs`, 1, HOUR_MS, 5000) };
     },
     newStats: () => ({ rotations: {}, prunes: {} }),
     async tick(ctx, _options, stats) {

@@ -31,7 +31,7 @@ Deno.test({
   ...POOL_TEST,
   async fn() {
     const r = prepared(rings, undefined, tickContext(sql));
-    assert.equal(r.options.intervalMs, 1000, "default interval");
+    assert.equal(r.options.intervalMs, 5000, "default interval");
     await r.tick();
     assert.deepEqual(r.stats.rotations, { skipped_idle: 2 });
     assert.equal(await generation("queue"), 0);
