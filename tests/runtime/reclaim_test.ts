@@ -189,26 +189,26 @@ Deno.test({
           `prunes ${JSON.stringify(prunesDuring)}`,
       );
 
-      // Storage stays bounded, the parked jobs adding their own rows, not the whole flow's: the
-      // parked phase's 90th percentile against the healthy peak (a full ring's worth). Not the
-      // parked peak: on the shared 2-core box one prune can wait seconds behind claims, and the
-      // longer parked phase meets more such stalls; a ring that stopped turning would grow
-      // through most of the phase and carry its p90 up with it.
+      // Storage stays bounded, the parked jobs adding their own rows, not the whole flow's. The
+      // bound is checked once the flow has stopped and maintenance has caught up, against the
+      // healthy peak (a full ring's worth): while the flow runs, one prune on the shared 2-core
+      // box can wait seconds behind claims and the tables grow until it gets through, which is
+      // load, not a leak. A ring that stopped turning never comes back under the bound (and
+      // fails the slot count below as well).
       const h = quantile(samples.healthy, 1);
-      const p = quantile(samples.parked, 0.9);
       const parkedBytes = 1024 * 1024; // 1,000 small rows and their index entries, generously
-      assert.ok(
-        p.ready <= 3 * h.ready + PARKED,
-        `ready_entries p90 ${p.ready} with parked jobs, healthy peak ${h.ready}`,
+      const settled = await waitFor(
+        "the ring tables back within a healthy ring's worth plus the parked jobs",
+        async () => {
+          const s = await ringSize(sql);
+          const within = s.ready <= h.ready + PARKED && s.done <= h.done &&
+            s.bytes <= h.bytes + parkedBytes;
+          return within ? s : null;
+        },
+        30_000,
+        200,
       );
-      assert.ok(
-        p.done <= 3 * h.done + PARKED,
-        `done_entries p90 ${p.done} with parked jobs, healthy peak ${h.done}`,
-      );
-      assert.ok(
-        p.bytes <= 3 * h.bytes + parkedBytes,
-        `ring tables p90 ${p.bytes} bytes with parked jobs, healthy peak ${h.bytes}`,
-      );
+      console.log(`settled with parked jobs: ${show(settled)}`);
       // The ring kept rotating and pruning while the jobs were parked (each wrap is 16 slots).
       assert.ok(
         genFlowed - genParked >= 3 * 16,
