@@ -17,12 +17,18 @@ SET plan_cache_mode = force_generic_plan SET jit = off SET enable_seqscan = off
 SET enable_hashjoin = off SET enable_mergejoin = off
 AS $$
 DECLARE
-  v_lane record;
   v_remaining int := p_max;
   v_free int := CASE WHEN p_free IS NOT NULL THEN greatest(p_free, 0) END;
   v_now timestamptz := clock_timestamp();
   v_got int;
   v_budget int;
+  v_lanes refcursor;
+  v_prio smallint;
+  v_shard smallint;
+  v_wait_prio smallint;
+  v_wait_shard smallint;
+  v_waited boolean := false;
+  v_prev_timeout text;
 BEGIN
   IF p_max < 1 THEN
     RETURN;
@@ -34,7 +40,7 @@ BEGIN
   v_budget := {{schema}}.rate_budget(p_queue, p_max);
   v_remaining := coalesce(v_budget, p_max);
 
-  FOR v_lane IN
+  OPEN v_lanes FOR
     SELECT l.prio, l.shard
     FROM (
       SELECT ln.priority AS prio, ln.enqueue_shard AS shard FROM {{schema}}.lanes ln
@@ -64,10 +70,39 @@ BEGIN
       CASE WHEN p_aging_s > 0
         THEN greatest(1, l.prio - floor(extract(epoch FROM v_now - h.run_at) / p_aging_s))
         ELSE l.prio END,
-      h.run_at, l.prio
+      h.run_at, l.prio;
   LOOP
     EXIT WHEN v_remaining <= 0;
-    CONTINUE WHEN NOT pg_try_advisory_xact_lock({{schema}}.lane_key(p_queue, v_lane.prio, v_lane.shard, 2));
+    FETCH v_lanes INTO v_prio, v_shard;
+    IF FOUND THEN
+      IF NOT pg_try_advisory_xact_lock({{schema}}.lane_key(p_queue, v_prio, v_shard, 2)) THEN
+        IF v_wait_prio IS NULL THEN
+          v_wait_prio := v_prio;
+          v_wait_shard := v_shard;
+        END IF;
+        CONTINUE;
+      END IF;
+    ELSE
+      -- Every ranked lane was tried, nothing was claimed, and another claimer held the best lane
+      -- we skipped. Its claim commits within a few ms: queue on that lane's lock (the lock queue
+      -- wakes us the moment it is released) rather than return empty and have the runtime sleep
+      -- a poll interval while that lane holds jobs. Only when empty-handed (rows already claimed
+      -- should reach their workers now), once, and bounded: a long claim elsewhere costs at
+      -- most 20 ms, and the wait can never become a deadlock.
+      EXIT WHEN v_wait_prio IS NULL OR v_waited OR v_remaining < coalesce(v_budget, p_max);
+      v_waited := true;
+      v_prio := v_wait_prio;
+      v_shard := v_wait_shard;
+      v_prev_timeout := current_setting('lock_timeout');
+      PERFORM set_config('lock_timeout', '20ms', true);
+      BEGIN
+        PERFORM pg_advisory_xact_lock({{schema}}.lane_key(p_queue, v_prio, v_shard, 2));
+        PERFORM set_config('lock_timeout', v_prev_timeout, true);
+      EXCEPTION WHEN lock_not_available THEN
+        PERFORM set_config('lock_timeout', v_prev_timeout, true);
+        EXIT;
+      END;
+    END IF;
 
     -- Take the slot of the lowest unclaimed row at or above the lane's cursor, and only the run
     -- of rows in that slot that precedes any row of another slot: the emission then covers
@@ -76,13 +111,13 @@ BEGIN
     RETURN QUERY
     WITH cur AS MATERIALIZED (
       SELECT coalesce(max(e.next_lane_seq), 0) AS c FROM {{schema}}.claim_emissions e
-      WHERE e.queue = p_queue AND e.priority = v_lane.prio AND e.enqueue_shard = v_lane.shard
+      WHERE e.queue = p_queue AND e.priority = v_prio AND e.enqueue_shard = v_shard
     ), cand AS (
       SELECT r.ready_slot, r.lane_seq, r.job_id, r.run_lease, r.attempt, r.max_attempts, r.kind,
         r.args, r.created_at, r.run_at, r.tags, r.metadata, r.errors, r.progress, r.unique_key,
         r.unique_states
       FROM {{schema}}.ready_entries r
-      WHERE r.queue = p_queue AND r.priority = v_lane.prio AND r.enqueue_shard = v_lane.shard
+      WHERE r.queue = p_queue AND r.priority = v_prio AND r.enqueue_shard = v_shard
         AND r.lane_seq >= (SELECT cur.c FROM cur)
         AND NOT EXISTS (
           SELECT 1 FROM {{schema}}.ready_tombstones t
@@ -109,7 +144,7 @@ BEGIN
         has_unique, held_from
       )
       SELECT ring.slot, ring.generation, nextval('{{schema}}.claim_batch_id_seq'), p_instance, p_queue,
-        v_lane.prio, v_lane.shard, min(p.ready_slot), count(*),
+        v_prio, v_shard, min(p.ready_slot), count(*),
         array_agg(p.job_id ORDER BY p.i), array_agg(p.run_lease + 1 ORDER BY p.i),
         array_agg(p.lane_seq ORDER BY p.i), array_agg((p.attempt + 1)::smallint ORDER BY p.i),
         v_now,
@@ -124,7 +159,7 @@ BEGIN
         ready_slot, queue, priority, enqueue_shard, first_lane_seq, next_lane_seq, claimed_count,
         claim_slot, batch_id
       )
-      SELECT batch.ready_slot, p_queue, v_lane.prio, v_lane.shard, min(p.lane_seq),
+      SELECT batch.ready_slot, p_queue, v_prio, v_shard, min(p.lane_seq),
         max(p.lane_seq) + 1, count(*), batch.claim_slot, batch.batch_id
       FROM picked p, batch
       GROUP BY batch.ready_slot, batch.claim_slot, batch.batch_id
@@ -136,7 +171,7 @@ BEGIN
         AND u.unique_key = p.unique_key AND u.job_id = p.job_id
     )
     SELECT batch.claim_slot, batch.batch_id, p.i, p.job_id, p.run_lease + 1,
-      (p.attempt + 1)::smallint, p.max_attempts, p.kind, p.args, v_lane.prio, p.created_at,
+      (p.attempt + 1)::smallint, p.max_attempts, p.kind, p.args, v_prio, p.created_at,
       p.run_at, p.tags, p.metadata, p.errors, p.progress, v_now, batch.deadline_at,
       coalesce(p.i >= batch.held_from, false)
     FROM picked p, batch
@@ -148,6 +183,7 @@ BEGIN
       v_free := greatest(v_free - v_got, 0);
     END IF;
   END LOOP;
+  CLOSE v_lanes;
   IF v_budget > v_remaining THEN
     PERFORM {{schema}}.rate_spend(p_queue, v_budget - v_remaining);
   END IF;
