@@ -6,9 +6,10 @@
  * before it notices that it lost the lock.
  * @module
  */
-import postgres, { type Sql } from "postgres";
+import type { Sql } from "postgres";
 import { toExecutor } from "../db/executor.ts";
 import { checkOptionalObject, HOUR_MS, intIn } from "../runtime/options.ts";
+import { openSession } from "../runtime/pool.ts";
 import { settleWithin } from "../runtime/settle_within.ts";
 import { markLeader, unmarkLeader } from "../storage/maintenance.ts";
 import { type Store, storeOf } from "../storage/store.ts";
@@ -52,43 +53,12 @@ export function worthReporting(failures: number): boolean {
 }
 
 /**
- * Reconnect delay of the leader lock session after its n-th failed connect, in seconds:
- * doubling from 50 ms up to 1 s (postgres.js's default grows to 20 s), so that an election
- * after an outage is not held up; elections have their own backoff.
- */
-const LOCK_RECONNECT_BACKOFF = (n: number) => Math.min(0.05 * 2 ** n, 1);
-
-/**
- * Open the one-connection pool that holds the leader lock: from the client's URL, or from a
- * given pool's parsed options (the way postgres.js builds its LISTEN connection). Not a
- * connection reserved from the pool: postgres.js crashes the process (uncaught TypeError,
- * write on a null socket) when a query is sent on a reserved connection that has closed, and
- * a `reserve()` that fails to connect leaks a pool slot. A pool of its own reconnects by
- * itself, and a statement on a new session is harmless: it holds no lock. The session has no
- * idle or lifetime limit: closing it gives up the lock.
+ * Open the one-connection pool that holds the leader lock (see `openSession`). A statement on
+ * a new session after a reconnect is harmless: it holds no lock. The session has no idle or
+ * lifetime limit: closing it gives up the lock.
  */
 export function openLockSession(db: string | Sql): Sql {
-  if (typeof db === "string") {
-    return postgres(db, {
-      max: 1,
-      idle_timeout: 0,
-      max_lifetime: 0,
-      fetch_types: false,
-      backoff: LOCK_RECONNECT_BACKOFF,
-      onnotice() {},
-    });
-  }
-  // Its own reconnect counter: the pool's failed connects must not slow its backoff.
-  return postgres({
-    ...db.options,
-    max: 1,
-    idle_timeout: null,
-    max_lifetime: null,
-    fetch_types: false,
-    backoff: LOCK_RECONNECT_BACKOFF,
-    onnotice() {},
-    shared: { retries: 0, typeArrayMap: {} },
-  } as unknown as postgres.Options<Record<string, postgres.PostgresType>>);
+  return openSession(db, true);
 }
 
 /** What a {@link Leader} works with. */

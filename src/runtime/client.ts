@@ -33,6 +33,8 @@ import {
   releaseItemOf,
 } from "./dispatcher.ts";
 import { openLockSession } from "../maintenance/leader.ts";
+import { type Store, storeOf } from "../storage/store.ts";
+import { toExecutor } from "../db/executor.ts";
 import {
   type MaintenanceOptions,
   type MaintenanceStats,
@@ -58,7 +60,7 @@ import {
   resolveQueue,
   resolveShutdown,
 } from "./options.ts";
-import { runtimePoolOptions } from "./pool.ts";
+import { openSession, runtimePoolOptions } from "./pool.ts";
 import { settleWithin } from "./settle_within.ts";
 import { buildWeightedPool, type WeightedPool } from "./weighted_pool.ts";
 import { isOverridesNotice, OverrideRefresher, overrideRefreshMs } from "./overrides.ts";
@@ -93,10 +95,20 @@ export interface ClientOptions {
    * Pool size when the client opens its own pool from a URL. Default 10; 1 works. Work
    * (claims, heartbeats, outcomes, maintenance statements) shares the pool; beside it the
    * process keeps one LISTEN connection per URL, shared by every client on that URL, and
-   * with maintenance on each client opens one that holds the leader lock. A client thus uses
-   * at most `poolSize + 2` connections.
+   * with maintenance on each client opens one that holds the leader lock, and with
+   * `claimConnections` one per queue for its claims. A client thus uses at most
+   * `poolSize + 2 + queues` connections (`poolSize + 2` without claim connections).
    */
   poolSize?: number;
+  /**
+   * Claim each queue's jobs on a connection of its own, beside the pool. Default true. A claim
+   * plans over every ring partition, and a ring prune (every few seconds under load)
+   * invalidates that plan: on a connection of its own it is planned again once per prune, where
+   * on the pool each pooled connection plans it again, and those replans land in pickup
+   * latency. Turn it off to keep the client within `poolSize + 2` connections (many queues, a
+   * tight `max_connections`).
+   */
+  claimConnections?: boolean;
   /**
    * Turns on the weighted worker pool: at most this many handlers run at once in this process
    * over all its queues, 1–100 000. Each queue keeps its `minWorkers` permits and shares the
@@ -144,6 +156,7 @@ const CLIENT_OPTION_KEYS = [
   "heartbeat",
   "notifier",
   "poolSize",
+  "claimConnections",
   "globalMaxWorkers",
 ] as const satisfies readonly (keyof ClientOptions)[];
 
@@ -179,6 +192,10 @@ export class Client {
   #maintenance: MaintenanceRunner | null = null;
   /** One-connection pool that holds the leader lock (with maintenance on). */
   #lockSql: Sql | null = null;
+  /** Whether each queue claims on a session of its own (`claimConnections`). */
+  #claimConnections: boolean;
+  /** The claim sessions opened at start, one per queue; closed once claiming stopped. */
+  #claimSessions: Sql[] = [];
   #state: State = "new";
   /** What the notifier listens on: clients on the same pool or URL share its connection. */
   #listenDb: Sql | string;
@@ -240,6 +257,7 @@ export class Client {
     this.#heartbeatOptions = resolveHeartbeat(opts.heartbeat);
     this.#notifierOptions = resolveNotifier(opts.notifier);
     const dlqDefault = boolOr(opts.dlqEnabledByDefault, "options.dlqEnabledByDefault", false);
+    this.#claimConnections = boolOr(opts.claimConnections, "options.claimConnections", true);
     this.#maintenanceOptions = resolveMaintenance(opts.maintenance, {
       heartbeat: this.#heartbeatOptions,
       dlqDefault,
@@ -378,7 +396,7 @@ export class Client {
     await this.#register();
 
     for (const [name, cfg] of this.#queues) {
-      const d = new QueueDispatcher(core, name, cfg, this.#pool?.permits(name));
+      const d = new QueueDispatcher(core, name, cfg, this.#pool?.permits(name), this.#claimStore());
       this.#dispatchers.push(d);
     }
     this.#overrides = new OverrideRefresher(
@@ -527,12 +545,21 @@ export class Client {
       this.#stopPromise = Promise.all([
         this.#ownsSql ? this.#core.sql.end() : undefined,
         this.#lockSql?.end(),
+        ...this.#claimSessions.splice(0).map((s) => s.end()),
       ]).then(() => {});
       return this.#stopPromise;
     }
     this.#state = "stopping";
     this.#stopPromise = this.#stop(timeoutMs);
     return this.#stopPromise;
+  }
+
+  /** The store a new dispatcher claims through: a session of its own, or the pool. */
+  #claimStore(): Store {
+    if (!this.#claimConnections) return this.#core.store;
+    const session = openSession(this.#listenDb);
+    this.#claimSessions.push(session);
+    return storeOf(toExecutor(session), this.#core.schema);
   }
 
   async #stop(timeoutMs: number): Promise<void> {
@@ -542,6 +569,11 @@ export class Client {
       "stop claiming",
       Promise.all(this.#dispatchers.map((d) => d.stop())),
       Math.max(deadline, Date.now() + SHUTDOWN_CLEANUP_MS),
+    );
+    await this.#shutdownStep(
+      "close claim sessions",
+      Promise.all(this.#claimSessions.splice(0).map((s) => s.end(endIn(Date.now() + 1000)))),
+      Date.now() + SHUTDOWN_CLEANUP_MS,
     );
     while (core.attempts.size > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, Math.min(20, Math.max(1, deadline - Date.now()))));

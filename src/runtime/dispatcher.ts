@@ -9,6 +9,7 @@ import { DeadlineExceededError, TerminalError } from "../errors.ts";
 import { type FinalizedRow, type FinalizeItem, writeProgress } from "../storage/attempts.ts";
 import { claimBatch, type ClaimedRow } from "../storage/claims.ts";
 import { encodeReceipt } from "../storage/receipts.ts";
+import type { Store } from "../storage/store.ts";
 import { createContext, ProgressState } from "./context.ts";
 import { callbackMethods, parkOrFail } from "./callbacks.ts";
 import {
@@ -159,14 +160,18 @@ export class QueueDispatcher {
   #executing = new Set<Attempt>();
   #deadlineSweep: ReturnType<typeof setInterval> | null = null;
   #starts: StartRecorder;
+  /** Where claims run: a session of this queue's own (warm plans), or the client's pool. */
+  #claimStore: Store;
 
   constructor(
     core: RuntimeCore,
     queue: string,
     config: ResolvedQueueConfig,
     permits: QueuePermits | null = null,
+    claimStore: Store = core.store,
   ) {
     this.#core = core;
+    this.#claimStore = claimStore;
     this.#permits = permits;
     permits?.onFreed(() => this.#capacityFreed());
     this.#starts = new StartRecorder(core.store, core.instanceId);
@@ -349,7 +354,7 @@ export class QueueDispatcher {
         this.claims++;
         const t0 = performance.now();
         rows = await claimBatch(
-          core.store,
+          this.#claimStore,
           this.queue,
           want,
           this.config.deadlineMs / 1000,
