@@ -186,6 +186,12 @@ export interface Executor {
    */
   readonly identity: object;
   query<T = Record<string, unknown>>(text: string, params?: unknown[]): Promise<T[]>;
+  /**
+   * True when each statement is known to run as a transaction of its own (a postgres.js pool):
+   * one statement is then atomic without {@link atomic}. Absent where session state is
+   * unknown (a caller's transaction, a single client, an ORM handle).
+   */
+  readonly autocommit?: boolean;
   /** Run `fn` atomically: in the caller's transaction if there is one, else in a new one. */
   atomic<T>(fn: (ex: Executor) => Promise<T>): Promise<T>;
   /** Stream text-format COPY rows; undefined when the driver cannot COPY. */
@@ -413,6 +419,7 @@ function postgresJsExecutor(sql: Sql | TransactionSql): Executor {
   const pool = typeof (sql as Sql).listen === "function" ? sql as Sql : null;
   const ex: Executor = {
     identity: sql,
+    autocommit: canBegin && !inTx,
     query: <T>(text: string, params: unknown[] = []) =>
       (params.length === 0 ? sql.unsafe(text) : sql.unsafe(text, params as never[], NAMED))
         .then(withoutHoles) as unknown as Promise<T[]>,

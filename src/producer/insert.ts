@@ -13,6 +13,7 @@ import { checkSchema } from "../schema.ts";
 import {
   type BulkField,
   type BulkReservation,
+  enqueueSmallBatch,
   type InsertedRow,
   insertJob,
   type LaneGroup,
@@ -293,16 +294,22 @@ async function insertBatch(
   return ids;
 }
 
-async function insertBulk(
-  store: Store,
-  jobs: NormalizedJob[],
-  onConflict: "error" | "skip",
-): Promise<(number | null)[]> {
+/** Lane groups, unique claims and the jobs that run later, as both bulk paths send them. */
+interface BulkPlan {
+  groups: (LaneGroup & { idx: number[] })[];
+  unique: { key: string; index: number }[];
+  /** Lane group of each job, or -1 for a job that runs later (it takes no lane lock). */
+  groupOf: number[];
+}
+
+function planBulk(jobs: NormalizedJob[]): BulkPlan {
   // Group immediate jobs per lane request; deferred jobs take no lane lock.
   const groups: (LaneGroup & { idx: number[] })[] = [];
+  const groupOf: number[] = [];
   const byLane = new Map<string, number>();
   const now = Date.now();
   jobs.forEach((j, i) => {
+    groupOf.push(-1);
     if (j.runAt !== null && j.runAt.getTime() > now) return;
     const laneKey = `${j.queue}\0${j.priority}\0${j.orderingKeyHash ?? ""}`;
     let g = byLane.get(laneKey);
@@ -318,14 +325,67 @@ async function insertBulk(
       byLane.set(laneKey, g);
     }
     groups[g].idx.push(i);
+    groupOf[i] = g;
   });
   const unique = jobs.flatMap((j, i) =>
     j.uniqueKeyHex !== null &&
       // The claim is taken only if the job's initial state is in its mask.
-      j.uniqueStates![j.runAt !== null && j.runAt.getTime() > now ? 0 : 1] === "1"
+      j.uniqueStates![groupOf[i] < 0 ? 0 : 1] === "1"
       ? [{ key: j.uniqueKeyHex, index: i }]
       : []
   );
+  return { groups, unique, groupOf };
+}
+
+/** Batches up to this many jobs (and {@link SMALL_BATCH_MAX_BYTES}) take one statement. */
+const SMALL_BATCH_MAX = 100;
+/** Serialized args and metadata of a one-statement batch, at most, in UTF-16 units. */
+const SMALL_BATCH_MAX_BYTES = 256 * 1024;
+
+/** Whether `jobs` (no keyed ones) is small enough to go in one statement. */
+function isSmallBatch(jobs: NormalizedJob[]): boolean {
+  if (jobs.length > SMALL_BATCH_MAX) return false;
+  let bytes = 0;
+  for (const j of jobs) bytes += j.argsJson.length + j.metadataJson.length;
+  return bytes <= SMALL_BATCH_MAX_BYTES;
+}
+
+/**
+ * A small batch in one statement (`enqueue_small_batch`): the same rows as {@link insertBulk}
+ * writes with a reservation and a COPY, without the round trips of a transaction of its own.
+ */
+async function insertSmallBatch(
+  store: Store,
+  jobs: NormalizedJob[],
+  onConflict: "error" | "skip",
+): Promise<(number | null)[]> {
+  const plan = planBulk(jobs);
+  const text = (v: string | null) => (v === null ? "null" : JSON.stringify(v));
+  let json = "[";
+  jobs.forEach((j, i) => {
+    const g = plan.groupOf[i];
+    json += `${i === 0 ? "" : ","}[${g < 0 ? "null" : g},${JSON.stringify(j.queue)},${j.priority},${
+      JSON.stringify(j.kind)
+    },${j.argsJson},${j.maxAttempts},${JSON.stringify(j.tags)},${j.metadataJson},${
+      text(j.uniqueKeyHex)
+    },${text(j.uniqueStates)},${text(j.runAt?.toISOString() ?? null)}]`;
+  });
+  const ids = await enqueueSmallBatch(store, {
+    groups: plan.groups.map(({ idx: _idx, ...lane }) => lane),
+    unique: plan.unique,
+    onConflict,
+    kinds: [...new Set(jobs.map((j) => j.kind))],
+    queues: [...new Set(jobs.map((j) => j.queue))],
+  }, json + "]");
+  return ids.map((id) => (id === null ? null : toId(id)));
+}
+
+async function insertBulk(
+  store: Store,
+  jobs: NormalizedJob[],
+  onConflict: "error" | "skip",
+): Promise<(number | null)[]> {
+  const { groups, unique } = planBulk(jobs);
 
   // The server checks the batch's names with the rules insert_job applies (COPY bypasses it).
   const res: BulkReservation = await reserveBulkEnqueue(store, {
@@ -410,7 +470,9 @@ async function insertBulk(
 
 /**
  * Insert many jobs of one kind, writing each batch with one COPY (postgres.js) or one multi-row
- * INSERT (drivers that cannot COPY): never one statement per job. Per-job options (queue,
+ * INSERT (drivers that cannot COPY): never one statement per job. A call of up to 100 jobs
+ * (256 KiB of args and metadata) without concurrency keys is a single statement, which on a
+ * postgres.js pool needs no transaction of its own: one round trip. Per-job options (queue,
  * priority, runAt, orderingKey, tags, metadata, unique, maxAttempts) override the batch options.
  * Everything is validated before anything is written, and the call is atomic: in the caller's
  * transaction when given one, else in its own. Create postgres.js pools with
@@ -453,7 +515,21 @@ export async function insertMany<A>(
   const ex = toExecutor(db);
   try {
     await requireSchema(ex, schema);
-    return await storeOf(ex, schema).atomic("insertMany", async (tx) => {
+    const store = storeOf(ex, schema);
+    if (
+      normalized.length <= batchSize && isSmallBatch(normalized) &&
+      !normalized.some((j) => j.concurrencyKey !== null)
+    ) {
+      const small = (s: Store) =>
+        insertSmallBatch(s, normalized, onConflict).catch((err) => {
+          throw mapInsertError(err, null, { batchStart: 0 });
+        });
+      // On a pool one statement is its own transaction; elsewhere (a caller's transaction,
+      // a session) it still goes in a savepoint or transaction, so a failure undoes only it.
+      const ids = ex.autocommit ? await small(store) : await store.atomic("insertMany", small);
+      return { count: ids.filter((id) => id !== null).length, ids };
+    }
+    return await store.atomic("insertMany", async (tx) => {
       const ids: (number | null)[] = [];
       for (let start = 0; start < normalized.length; start += batchSize) {
         const batch = normalized.slice(start, start + batchSize);

@@ -133,6 +133,38 @@ export async function reserveBulkEnqueue(
   return typeof r === "string" ? JSON.parse(r) : r;
 }
 
+const ENQUEUE_SMALL_BATCH_SQL = `SELECT {{schema}}.enqueue_small_batch($1::text::jsonb,
+  $2::text::jsonb, $3, ARRAY(SELECT jsonb_array_elements_text($4::text::jsonb)),
+  ARRAY(SELECT jsonb_array_elements_text($5::text::jsonb)), $6::text::jsonb) AS ids`;
+
+/**
+ * A whole small bulk insert in one statement (reservation and rows, see
+ * `enqueue_small_batch.sql`): atomic by itself, so outside a transaction it needs no BEGIN or
+ * COMMIT. `jobsJson` is the batch as the JSON array that function describes, one array per job
+ * (built from the jobs' already serialized args and metadata). Returns the ids in batch order
+ * as decimal strings, null where `onConflict: "skip"` dropped one.
+ */
+export async function enqueueSmallBatch(
+  store: Store,
+  req: Omit<BulkReservationRequest, "total">,
+  jobsJson: string,
+): Promise<(string | null)[]> {
+  const [{ ids }] = await store.run<{ ids: (string | null)[] | string }>(
+    "enqueueSmallBatch",
+    ENQUEUE_SMALL_BATCH_SQL,
+    [
+      JSON.stringify(req.groups),
+      JSON.stringify(req.unique),
+      req.onConflict,
+      JSON.stringify(req.kinds),
+      JSON.stringify(req.queues),
+      jobsJson,
+    ],
+  );
+  // node-postgres parses jsonb; postgres.js without fetched types may hand back the text.
+  return typeof ids === "string" ? JSON.parse(ids) : ids;
+}
+
 /** One field of a bulk row in its Postgres text form; null is SQL NULL. */
 export type BulkField = string | number | null;
 

@@ -98,12 +98,13 @@ Deno.test({
     try {
       const db = fromPg(small, { copyFrom });
       const copiesBefore = copies;
-      await insertMany(db, fine, [{ args: { i: 0 } }], { schema: "pgcopyfail" });
+      // Past the one-statement limit of small batches, so the batch takes the bulk path.
+      const batch = Array.from({ length: 150 }, (_, i) => ({ args: { i } }));
+      await insertMany(db, fine, batch, { schema: "pgcopyfail" });
       assert.equal(copies - copiesBefore, 1, "the batch went as one COPY");
       assert.equal(
-        (await insertMany(fromPg(small), fine, [{ args: { i: 0 } }], { schema: "pgcopyfail" }))
-          .count,
-        1,
+        (await insertMany(fromPg(small), fine, batch, { schema: "pgcopyfail" })).count,
+        150,
       );
       assert.equal(copies - copiesBefore, 1, "without copyFrom, no COPY");
       // Well past one 64 KiB chunk, so the server fails while rows are still being streamed.

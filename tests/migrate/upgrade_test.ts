@@ -68,6 +68,7 @@ const ADDED = [
   // admin layer: history and retention (migration 012)
   "copy_slot_to_history",
   "drop_expired_history",
+  "enqueue_small_batch", // insertMany's one-statement path for small batches
   "ensure_history_partitions",
   "expire_callbacks", // callbacks (migration 016)
   "finished_in_ring",
