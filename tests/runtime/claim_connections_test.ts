@@ -110,7 +110,7 @@ Deno.test({
 
 Deno.test({
   name: "claimConnections must be a boolean",
-  async fn() {
+  fn() {
     for (const claimConnections of [1, "yes", null]) {
       assert.throws(
         () =>
